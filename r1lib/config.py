@@ -1,0 +1,754 @@
+"""The one typed, validated configuration system: experiments are YAML files in ``experiments/``.
+
+An experiment file is parsed with PyYAML, dotted-key overrides are applied to the raw mapping,
+and the result is validated by the pydantic v2 models below (every model forbids unknown keys).
+All checking happens in :func:`load_config`, before any work starts; every problem is raised as a
+:class:`ConfigError` whose message names the file and the field, e.g.::
+
+    experiments/x.yaml: field 'rl.batch_size': Input should be greater than 0 (got -4)
+
+Defaults are sized for a 2-core CPU. Where a default deviates from the paper, the field
+description says so and cites ``../shared/notes/paper_facts.md`` (sections given as "§N").
+
+Override syntax (CLI ``--set``, notebook entries, :func:`load_config`'s ``overrides``)::
+
+    {"rl.batch_size": 8}          # a dict of dotted keys to values
+    ["rl.batch_size=8"]           # "key=value" strings; the value is parsed with yaml.safe_load
+    {"rl": {"batch_size": 8}}     # a mapping given for a section is merged into it, key by key
+
+A dotted key must name a field of the schema (sub-keys of dict-valued fields such as
+``tasks.mix.word`` are free); anything else is an error with a did-you-mean suggestion.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from r1lib.tracking import atomic_write_text
+
+__all__ = [
+    "ConfigError",
+    "TASK_NAMES",
+    "MODEL_PRESETS",
+    "NotebookEntry",
+    "TasksConfig",
+    "ModelConfig",
+    "PretrainConfig",
+    "SamplingConfig",
+    "EvalConfig",
+    "RLConfig",
+    "TrackingConfig",
+    "ExperimentConfig",
+    "load_config",
+    "parse_overrides",
+    "apply_overrides",
+    "config_to_dict",
+    "save_config",
+    "find_project_root",
+]
+
+TASK_NAMES: tuple[str, ...] = ("arithmetic", "linear", "countdown", "word")
+"""Procedural task generators that ``tasks.mix`` may weight (see ``r1lib.tasks``)."""
+
+MODEL_PRESETS: tuple[str, ...] = ("nano", "tiny", "small", "medium")
+"""Model size presets defined in ``r1lib.models``."""
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
+_ROOT_MARKERS = ("pyproject.toml", ".git")
+
+
+class ConfigError(Exception):
+    """An invalid experiment configuration; the message names the file and the field."""
+
+
+class _Strict(BaseModel):
+    """Base of every config model: unknown keys are errors, assignments are re-validated."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+# --------------------------------------------------------------------------------------------
+# Sections
+# --------------------------------------------------------------------------------------------
+
+
+class NotebookEntry(_Strict):
+    """One notebook the runner executes. In YAML a plain string is accepted as ``{path: ...}``."""
+
+    path: str = Field(
+        min_length=1,
+        description="Notebook file, relative to the repository root (or to the config file's "
+        "folder, tried second), or absolute. It must exist when the config is loaded.",
+    )
+    overrides: dict[str, Any] = Field(
+        default_factory=dict,
+        description="Dotted-key overrides given to this notebook only (CLI --set wins over them). "
+        "They are validated against the schema when the config is loaded.",
+    )
+
+    @field_validator("path")
+    @classmethod
+    def _must_exist(cls, value: str, info: ValidationInfo) -> str:
+        """The notebook file must exist (searched in the dirs given in the validation context)."""
+        if _resolve_existing(value, _search_dirs(info)) is None:
+            dirs = ", ".join(str(d) for d in _search_dirs(info))
+            raise PydanticCustomError(
+                "notebook_missing", "notebook file not found: '{path}' (looked in {dirs})",
+                {"path": value, "dirs": dirs},
+            )
+        return value
+
+
+class TasksConfig(_Strict):
+    """Procedurally generated training/test problems (``r1lib.tasks``)."""
+
+    mix: dict[str, float] = Field(
+        description=f"Sampling weight of each task generator; keys in {list(TASK_NAMES)}, weights > 0. "
+        "The paper trains on math, code, STEM and logic prompts (paper_facts §3); at tiny scale we use "
+        "synthetic, exactly verifiable tasks instead.",
+    )
+    difficulty: tuple[int, int] = Field(
+        default=(1, 3),
+        description="Inclusive (low, high) difficulty range, both within 1..5 and low <= high.",
+    )
+    n_train: PositiveInt = Field(description="Number of training problems generated.")
+    n_test: PositiveInt = Field(description="Number of held-out test problems generated.")
+
+    @field_validator("mix")
+    @classmethod
+    def _check_mix(cls, mix: dict[str, float]) -> dict[str, float]:
+        """Known task names only, positive weights, at least one task."""
+        if not mix:
+            raise PydanticCustomError("mix_empty", "at least one task is needed, choose from {names}",
+                                      {"names": ", ".join(TASK_NAMES)})
+        for task, weight in mix.items():
+            if task not in TASK_NAMES:
+                raise PydanticCustomError(
+                    "unknown_task", "unknown task '{task}'{hint}; known tasks: {names}",
+                    {"task": task, "hint": _did_you_mean(task, TASK_NAMES), "names": ", ".join(TASK_NAMES)},
+                )
+            if not weight > 0:
+                raise PydanticCustomError("bad_weight", "weight of task '{task}' must be > 0 (got {w})",
+                                          {"task": task, "w": weight})
+        return mix
+
+    @field_validator("difficulty")
+    @classmethod
+    def _check_difficulty(cls, value: tuple[int, int]) -> tuple[int, int]:
+        """Both ends within 1..5, low <= high."""
+        low, high = value
+        if not (1 <= low <= 5 and 1 <= high <= 5):
+            raise PydanticCustomError("difficulty_range", "both ends must be within 1..5 (got {v})",
+                                      {"v": list(value)})
+        if low > high:
+            raise PydanticCustomError("difficulty_order", "low must be <= high (got {v})", {"v": list(value)})
+        return value
+
+
+class ModelConfig(_Strict):
+    """Which policy model to start from (``r1lib.models``)."""
+
+    preset: Literal["nano", "tiny", "small", "medium"] | None = Field(
+        default="tiny",
+        description="Size preset of the from-scratch 'V3-Base' analogue. The paper starts from "
+        "DeepSeek-V3-Base, a 671B MoE (paper_facts §3); a CPU can only pretrain a tiny model.",
+    )
+    path: str | None = Field(
+        default=None,
+        description="HF checkpoint folder or hub id; when set it overrides `preset`.",
+    )
+    dtype: Literal["float32", "bfloat16", "float16"] = Field(
+        default="float32", description="Parameter dtype; float32 on CPU.")
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="'auto' picks cuda when available, else cpu.")
+
+    @model_validator(mode="after")
+    def _preset_or_path(self) -> "ModelConfig":
+        """At least one of preset and path must be given."""
+        if self.preset is None and self.path is None:
+            raise PydanticCustomError("model_source", "set model.preset or model.path (both are null)")
+        return self
+
+
+class PretrainConfig(_Strict):
+    """Pretraining of the tiny base model on the synthetic corpus (stands in for V3-Base)."""
+
+    steps: PositiveInt = Field(default=600, description="Optimizer steps.")
+    batch_size: PositiveInt = Field(default=32, description="Sequences per step.")
+    seq_len: PositiveInt = Field(default=256, description="Tokens per sequence.")
+    lr: PositiveFloat = Field(default=3e-3, description="Peak learning rate (AdamW, cosine decay).")
+    warmup_steps: NonNegativeInt = Field(default=30, description="Linear warm-up steps.")
+    corpus_size: PositiveInt = Field(default=20000, description="Documents in the synthetic corpus.")
+    vocab_size: Annotated[int, Field(ge=260)] = Field(
+        default=1024, description="BPE vocabulary size; >= 260 (256 bytes + special tokens).")
+    checkpoint_every: PositiveInt = Field(default=100, description="Save a checkpoint every N steps.")
+
+
+class SamplingConfig(_Strict):
+    """Default generation settings (``r1lib.sampling``)."""
+
+    temperature: Annotated[float, Field(ge=0)] = Field(default=1.0, description="0 means greedy.")
+    top_p: Annotated[float, Field(gt=0, le=1)] = Field(default=1.0, description="Nucleus mass, in (0, 1].")
+    max_new_tokens: PositiveInt = Field(
+        default=256, description="Generation cap. The paper allows 32,768 tokens (paper_facts §5); "
+        "tiny models on CPU need far less.")
+    stop: list[str] = Field(default_factory=lambda: ["</answer>"],
+                            description="Stop strings; generation ends after the first one.")
+    batch_size: PositiveInt = Field(default=64, description="Prompts per generate call.")
+
+
+class EvalConfig(_Strict):
+    """Evaluation protocol (``r1lib.evaluation``): pass@1 averaged over k samples, pass@k, cons@k."""
+
+    benchmarks: list[str] = Field(default_factory=lambda: ["synthetic"],
+                                  description="Benchmarks to evaluate ('synthetic' = tasks.n_test problems).")
+    k: PositiveInt = Field(
+        default=16, description="Samples per question. Paper: k = 64 for AIME/GPQA, 16 for MATH and "
+        "Cons@16 on training curves (paper_facts §5).")
+    temperature: Annotated[float, Field(ge=0)] = Field(
+        default=0.6, description="Paper value 0.6; greedy decoding is avoided (paper_facts §5).")
+    top_p: Annotated[float, Field(gt=0, le=1)] = Field(default=0.95, description="Paper value 0.95 (paper_facts §5).")
+    max_new_tokens: PositiveInt = Field(
+        default=256, description="Paper: 32,768 (paper_facts §5); deviation: CPU budget, tiny model.")
+    limit: PositiveInt | None = Field(default=None, description="Evaluate only the first N questions per benchmark.")
+    checkpoints: list[str] = Field(default_factory=list,
+                                   description="Checkpoint folders to evaluate (empty: the notebook's default).")
+
+
+class RLConfig(_Strict):
+    """RL stage (``r1lib`` GRPO and baselines). Paper values: paper_facts §2.2.
+
+    Deviations of the tiny defaults, all because a CPU run has ~100 steps of a ~1M-parameter model:
+    lr 1e-5 (paper 3e-6), 64 completions per step (paper 512 = 32 questions x 16), G = 8 (paper 16),
+    clip 0.2 (paper epsilon = 10 for R1 stage 1), 4 mini-batches (paper 16), 128 new tokens
+    (paper 32,768), no reference reset (paper: every 400 steps).
+    """
+
+    algorithm: Literal["grpo", "ppo", "dr_grpo", "rloo"] = Field(
+        default="grpo", description="Policy-gradient algorithm; the paper uses GRPO (paper_facts §2.1; PPO ablation §8).")
+    steps: PositiveInt = Field(default=100, description="Policy updates (paper: 10,400 for R1-Zero, paper_facts §2.2).")
+    batch_size: PositiveInt = Field(
+        default=64, description="Completions per step (paper: 512 = 32 questions x G 16, paper_facts §2.2).")
+    num_generations: Annotated[int, Field(ge=2)] = Field(
+        default=8, description="Group size G (paper: 16, paper_facts §2.2); must divide batch_size.")
+    lr: PositiveFloat = Field(
+        default=1e-5, description="Learning rate (paper: 3e-6, paper_facts §2.2; larger here for a tiny model "
+        "and a short run).")
+    beta: Annotated[float, Field(ge=0)] = Field(default=0.001, description="KL coefficient (paper: 0.001, paper_facts §2.2).")
+    epsilon: PositiveFloat = Field(
+        default=0.2, description="Clip ratio. Paper: 10 for R1 RL stage 1 (paper_facts §2.2); 0.2 is the "
+        "PPO/TRL default, safer for a tiny model with few samples per step.")
+    ref_reset_every: PositiveInt | None = Field(
+        default=None, description="Reset the reference model to the policy every N steps (paper: 400, "
+        "paper_facts §2.2); None = never (runs are shorter than 400 steps).")
+    mini_batches: PositiveInt = Field(
+        default=4, description="Mini-batches per rollout batch, one inner epoch (paper: 16, paper_facts §2.2); "
+        "must divide batch_size.")
+    max_new_tokens: PositiveInt = Field(
+        default=128, description="Completion cap during RL (paper: 32,768 then 65,536, paper_facts §2.2).")
+    temperature: Annotated[float, Field(ge=0)] = Field(
+        default=1.0, description="Rollout temperature (paper: 1.0, 0.7 in stage 2, paper_facts §2.2).")
+    loss_aggregation: Literal["sequence", "token", "dr_grpo"] = Field(
+        default="sequence", description="How per-token losses are averaged: not specified by R1 "
+        "(paper_facts §2.1, §10); 'sequence' = DeepSeekMath's 1/|o_i| mean per sequence then over the group.")
+    rewards: dict[str, float] = Field(
+        default_factory=lambda: {"accuracy": 1.0, "format": 1.0},
+        description="Reward name -> weight; accuracy and format with the same weight (paper_facts §1.2).")
+    checkpoint_every: PositiveInt = Field(default=50, description="Save a checkpoint every N steps.")
+    eval_every: PositiveInt = Field(default=25, description="Evaluate every N steps.")
+
+    @model_validator(mode="after")
+    def _divisibility(self) -> "RLConfig":
+        """Groups and mini-batches must tile the batch exactly."""
+        if self.batch_size % self.num_generations:
+            raise PydanticCustomError(
+                "not_divisible", "rl.num_generations ({g}) must divide rl.batch_size ({b})",
+                {"g": self.num_generations, "b": self.batch_size})
+        if self.batch_size % self.mini_batches:
+            raise PydanticCustomError(
+                "not_divisible", "rl.mini_batches ({m}) must divide rl.batch_size ({b})",
+                {"m": self.mini_batches, "b": self.batch_size})
+        return self
+
+
+class TrackingConfig(_Strict):
+    """Metrics tracking (``r1lib.tracking``): a local JSONL log always, W&B optionally."""
+
+    wandb_mode: Literal["offline", "online", "disabled"] = Field(
+        default="offline", description="W&B mode; the environment variable WANDB_MODE wins when set.")
+    project: str = Field(default="r1lib", min_length=1, description="W&B project name.")
+
+
+# --------------------------------------------------------------------------------------------
+# Experiment
+# --------------------------------------------------------------------------------------------
+
+
+class ExperimentConfig(_Strict):
+    """A whole experiment: what to run (notebooks) and every setting they use."""
+
+    name: str = Field(description="Experiment name: letters, digits, '_' and '-' (used in paths).")
+    seed: int = Field(default=0, description="Global random seed.")
+    results_dir: str = Field(
+        default="results/{name}", description="Executed notebooks, tables, figures, metrics (committed). "
+        "'{name}' is replaced by the experiment name; relative to the repository root.")
+    stages_dir: str = Field(
+        default="results/{name}", description="Per-stage outputs (metrics.json, tables, figures) go to "
+        "<stages_dir>/<stage>/ (e.g. base_model, r1_zero). The default experiment sets 'results' so that the "
+        "README's tables cite results/<stage>/. '{name}' is replaced by the experiment name.")
+    runs_dir: str = Field(
+        default="runs/{name}", description="Checkpoints and large artifacts (gitignored). "
+        "'{name}' is replaced by the experiment name; relative to the repository root.")
+    notebooks: list[NotebookEntry] = Field(description="Notebooks the runner executes, in order.")
+    tasks: TasksConfig
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = Field(default_factory=PretrainConfig)
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    eval: EvalConfig = Field(default_factory=EvalConfig)
+    rl: RLConfig = Field(default_factory=RLConfig)
+    tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+
+    _config_path: Path | None = PrivateAttr(default=None)
+    _root: Path | None = PrivateAttr(default=None)
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        """Identifier characters only, since the name becomes a folder name."""
+        if not _NAME_RE.match(value):
+            raise PydanticCustomError(
+                "bad_name", "must contain only letters, digits, '_' and '-' and not start with '-'",
+                {"v": value})
+        return value
+
+    @field_validator("notebooks", mode="before")
+    @classmethod
+    def _strings_to_entries(cls, value: Any) -> Any:
+        """Accept ``- notebooks/x.ipynb`` as shorthand for ``- {path: notebooks/x.ipynb}``."""
+        if isinstance(value, list):
+            return [{"path": v} if isinstance(v, str) else v for v in value]
+        return value
+
+    @field_validator("notebooks")
+    @classmethod
+    def _unique_names(cls, value: list[NotebookEntry]) -> list[NotebookEntry]:
+        """Executed copies are stored by file name, so file names must be unique."""
+        seen: set[str] = set()
+        for entry in value:
+            file_name = Path(entry.path).name
+            if file_name in seen:
+                raise PydanticCustomError("duplicate_notebook",
+                                          "notebook file name '{n}' appears twice (outputs would collide)",
+                                          {"n": file_name})
+            seen.add(file_name)
+        return value
+
+    @model_validator(mode="after")
+    def _fill_templates(self) -> "ExperimentConfig":
+        """Replace '{name}' in results_dir and runs_dir."""
+        for field in ("results_dir", "stages_dir", "runs_dir"):
+            raw = getattr(self, field)
+            try:
+                filled = raw.format(name=self.name)
+            except (KeyError, IndexError, ValueError) as exc:
+                raise PydanticCustomError(
+                    "bad_template", "field '{field}': the only placeholder allowed is {placeholder} (got '{raw}')",
+                    {"field": field, "placeholder": "'{name}'", "raw": raw}) from None
+            if filled != raw:
+                # object.__setattr__ avoids re-running validators through validate_assignment.
+                object.__setattr__(self, field, filled)
+        return self
+
+    # -- paths -----------------------------------------------------------------------------
+
+    @property
+    def config_path(self) -> Path | None:
+        """Absolute path of the YAML file this config was loaded from (None if built in code)."""
+        return self._config_path
+
+    @property
+    def root(self) -> Path:
+        """The repository root that relative paths refer to (cwd if built in code)."""
+        return self._root if self._root is not None else Path.cwd()
+
+    def _abs(self, path: str) -> Path:
+        p = Path(path).expanduser()
+        return p if p.is_absolute() else self.root / p
+
+    @property
+    def results_path(self) -> Path:
+        """``results_dir`` as an absolute path."""
+        return self._abs(self.results_dir)
+
+    def stage_path(self, stage: str) -> Path:
+        """Absolute folder of one pipeline stage's outputs: ``<stages_dir>/<stage>``."""
+        return self._abs(self.stages_dir) / stage
+
+    @property
+    def runs_path(self) -> Path:
+        """``runs_dir`` as an absolute path."""
+        return self._abs(self.runs_dir)
+
+    def notebook_path(self, entry: NotebookEntry) -> Path:
+        """Absolute path of a notebook entry (searched in the root, then the config file's folder)."""
+        found = _resolve_existing(entry.path, self._search_dirs())
+        return found if found is not None else self._abs(entry.path)
+
+    def _search_dirs(self) -> list[Path]:
+        dirs = [self.root]
+        if self._config_path is not None and self._config_path.parent not in dirs:
+            dirs.append(self._config_path.parent)
+        return dirs
+
+
+# --------------------------------------------------------------------------------------------
+# Helpers: paths, messages
+# --------------------------------------------------------------------------------------------
+
+
+def find_project_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` that holds pyproject.toml or .git; else ``start``."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        if any((folder / marker).exists() for marker in _ROOT_MARKERS):
+            return folder
+    return start
+
+
+def _search_dirs(info: ValidationInfo) -> list[Path]:
+    context = info.context if isinstance(info.context, Mapping) else {}
+    dirs = context.get("search_dirs")
+    return [Path(d) for d in dirs] if dirs else [Path.cwd()]
+
+
+def _resolve_existing(path: str, dirs: Sequence[Path]) -> Path | None:
+    p = Path(path).expanduser()
+    if p.is_absolute():
+        return p if p.is_file() else None
+    for d in dirs:
+        if (d / p).is_file():
+            return (d / p).resolve()
+    return None
+
+
+def _did_you_mean(word: str, choices: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else ""
+
+
+def _loc_str(loc: Sequence[Any]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out
+
+
+def _submodel(annotation: Any) -> type[BaseModel] | None:
+    """The pydantic model inside an annotation (X, X | None, list[X], Annotated[X, ...])."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in typing.get_args(annotation):
+        found = _submodel(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _is_mapping_type(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin in (dict, Mapping):
+        return True
+    if origin in (Union, types.UnionType, Annotated):
+        return any(_is_mapping_type(a) for a in typing.get_args(annotation))
+    return False
+
+
+def _fields_of(model: type[BaseModel], loc: Sequence[Any]) -> list[str]:
+    """Field names of the model that contains the field at ``loc`` (for did-you-mean)."""
+    current: type[BaseModel] | None = model
+    for part in loc[:-1]:
+        if isinstance(part, int) or current is None:
+            continue
+        info = current.model_fields.get(str(part))
+        current = _submodel(info.annotation) if info is not None else None
+    return list(current.model_fields) if current is not None else []
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# Error types raised by the validators above; their messages already show the offending value.
+_OWN_ERROR_TYPES = frozenset({
+    "notebook_missing", "mix_empty", "unknown_task", "bad_weight", "difficulty_range", "difficulty_order",
+    "model_source", "not_divisible", "bad_name", "duplicate_notebook", "bad_template",
+})
+
+
+def _format_validation_error(source: str, err: ValidationError, prefix: str = "") -> str:
+    """One line per error: '<file>: field '<loc>': <message> (got <input>)'."""
+    lines = []
+    for e in err.errors(include_url=False):
+        loc = e["loc"]
+        where = _loc_str(loc)
+        if e["type"] == "extra_forbidden":
+            parent = [str(p) for p in loc[:-1] if not isinstance(p, int)]
+            hint = _did_you_mean_path(parent, str(loc[-1]), _fields_of(ExperimentConfig, loc)) if loc else ""
+            lines.append(f"{source}: {prefix}unknown field '{where}'{hint}")
+            continue
+        msg = e["msg"]
+        if msg.startswith(("Value error, ", "Assertion failed, ")):
+            msg = msg.split(", ", 1)[1]
+        got = ""
+        if (e["type"] not in _OWN_ERROR_TYPES and e["type"] != "missing" and "input" in e
+                and not isinstance(e["input"], (dict, list))):
+            got = f" (got {_short_repr(e['input'])})"
+        field = f"field '{where}': " if where else ""
+        lines.append(f"{source}: {prefix}{field}{msg}{got}")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Overrides
+# --------------------------------------------------------------------------------------------
+
+
+def named_overrides(overrides: Mapping[str, Any] | None, named: Mapping[str, Any]) -> dict[str, Any]:
+    """Merge a notebook's named papermill parameters (``None`` = keep the config) over ``overrides``.
+
+    Notebooks expose a few convenient parameters (``steps = None`` ...); this maps them onto the same
+    dotted config fields that ``--set`` uses, so there is one configuration system.
+    """
+    merged = dict(overrides or {})
+    merged.update({key: value for key, value in named.items() if value is not None})
+    return merged
+
+
+def parse_overrides(overrides: Mapping[str, Any] | Sequence[str] | None) -> dict[str, Any]:
+    """Normalize overrides to ``{dotted_key: value}``.
+
+    ``"key=value"`` strings are split at the first '=' and the value parsed with ``yaml.safe_load``
+    (so ``8`` is an int, ``[a, b]`` a list, ``null`` None). A mapping is returned as a copy.
+    """
+    if overrides is None:
+        return {}
+    if isinstance(overrides, Mapping):
+        return dict(overrides)
+    if isinstance(overrides, (str, bytes)):
+        raise ConfigError(f"overrides must be a list of 'key=value' strings or a dict, got the string {overrides!r}")
+    out: dict[str, Any] = {}
+    for item in overrides:
+        if not isinstance(item, str) or "=" not in item:
+            raise ConfigError(f"override {item!r} must look like key=value (e.g. rl.batch_size=8)")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        if not key:
+            raise ConfigError(f"override {item!r} has an empty key")
+        try:
+            out[key] = yaml.safe_load(raw) if raw.strip() else None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"override {item!r}: value is not valid YAML: {exc}") from None
+    return out
+
+
+def apply_overrides(data: Mapping[str, Any], overrides: Mapping[str, Any] | Sequence[str] | None,
+                    model: type[BaseModel] | None = None) -> dict[str, Any]:
+    """Return a deep copy of the raw config mapping ``data`` with the overrides applied.
+
+    Keys are checked against the schema of ``model`` (default :class:`ExperimentConfig`): an unknown
+    key raises ``ConfigError("unknown field 'rl.bach_size' (did you mean 'rl.batch_size'?)")``.
+    Values are not validated here; that happens when the result is validated.
+    """
+    model = model or ExperimentConfig
+    result = copy.deepcopy(dict(data))
+    for key, value in parse_overrides(overrides).items():
+        parts = [p for p in str(key).split(".")]
+        if any(not p for p in parts):
+            raise ConfigError(f"override key {key!r} is not a valid dotted key")
+        _set_path(result, parts, copy.deepcopy(value), model, [])
+    return result
+
+
+def _set_path(node: dict[str, Any], parts: list[str], value: Any, model: type[BaseModel] | None,
+              done: list[str]) -> None:
+    """Set ``node[parts...] = value``, creating sections on the way, checking names against ``model``.
+
+    ``model`` is the pydantic model describing ``node``; None means ``node`` is a free mapping
+    (the value of a dict-typed field such as ``tasks.mix``).
+    """
+    head, rest = parts[0], parts[1:]
+    here = done + [head]
+    annotation: Any = None
+    if model is not None:
+        info = model.model_fields.get(head)
+        if info is None:
+            raise ConfigError(f"unknown field '{'.'.join(here)}'{_did_you_mean_path(done, head, list(model.model_fields))}")
+        annotation = info.annotation
+    sub_model = _submodel(annotation) if model is not None else None
+    is_list = model is not None and typing.get_origin(annotation) is list
+    if not rest:
+        if sub_model is not None and not is_list and isinstance(value, Mapping):
+            # A mapping for a section is merged key by key (each key checked).
+            child = node.get(head)
+            if not isinstance(child, dict):
+                child = {}
+                node[head] = child
+            for k, v in value.items():
+                _set_path(child, [str(k)], v, sub_model, here)
+            return
+        node[head] = value
+        return
+    if model is not None and (sub_model is None or is_list) and not _is_mapping_type(annotation):
+        raise ConfigError(f"cannot set '{'.'.join(here + rest)}': '{'.'.join(here)}' is not a section")
+    child = node.get(head)
+    if child is None:
+        child = {}
+        node[head] = child
+    elif not isinstance(child, dict):
+        raise ConfigError(f"cannot set '{'.'.join(here + rest)}': '{'.'.join(here)}' is not a mapping in the file")
+    _set_path(child, rest, value, sub_model if sub_model is not None and not is_list else None, here)
+
+
+def _did_you_mean_path(done: list[str], head: str, choices: list[str]) -> str:
+    close = difflib.get_close_matches(head, choices, n=1, cutoff=0.6)
+    return f" (did you mean '{'.'.join(done + [close[0]])}'?)" if close else ""
+
+
+# --------------------------------------------------------------------------------------------
+# Loading and saving
+# --------------------------------------------------------------------------------------------
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that rejects duplicate keys (PyYAML silently keeps the last one)."""
+
+
+def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+    loader.flatten_mapping(node)
+    seen: dict[Any, Any] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark)
+        seen[key] = True
+    return loader.construct_mapping(node, deep=deep)
+
+
+_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def _display_path(path: Path) -> str:
+    """The path as given if relative to cwd, else as is (keeps messages short and recognisable)."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{shown}: cannot read config file: {exc}") from None
+    try:
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        problem = getattr(exc, "problem", None) or str(exc)
+        if mark is not None:
+            raise ConfigError(f"{shown}: line {mark.line + 1}, column {mark.column + 1}: "
+                              f"YAML syntax error: {problem}") from None
+        raise ConfigError(f"{shown}: YAML syntax error: {problem}") from None
+    if data is None:
+        raise ConfigError(f"{shown}: the file is empty; expected a mapping of config fields (name, notebooks, ...)")
+    if not isinstance(data, dict):
+        raise ConfigError(f"{shown}: the top level must be a mapping of config fields (name, notebooks, ...), "
+                          f"got a {type(data).__name__}")
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise ConfigError(f"{shown}: top-level keys must be strings, got {bad_keys[0]!r}")
+    return data
+
+
+def load_config(path: str | Path, overrides: Mapping[str, Any] | Sequence[str] | None = None) -> ExperimentConfig:
+    """Load, override and validate an experiment YAML file.
+
+    Relative paths in the config (notebooks, results_dir, runs_dir) refer to the repository root:
+    the nearest folder above the file holding pyproject.toml or .git (the file's folder if none).
+    Notebook paths are also looked up relative to the file's folder. Each notebook entry's own
+    overrides are validated too. Raises :class:`ConfigError` naming the file and the field.
+    """
+    path = Path(path).expanduser()
+    shown = _display_path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {shown}")
+    data = _read_yaml(path, shown)
+    try:
+        data = apply_overrides(data, overrides)
+    except ConfigError as exc:
+        raise ConfigError(f"{shown}: override: {exc}") from None
+    config_path = path.resolve()
+    root = find_project_root(config_path.parent)
+    search = [root] if root == config_path.parent else [root, config_path.parent]
+    context = {"search_dirs": search}
+    try:
+        cfg = ExperimentConfig.model_validate(data, context=context)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(shown, exc)) from None
+    for i, entry in enumerate(cfg.notebooks):
+        if not entry.overrides:
+            continue
+        where = f"notebooks[{i}].overrides ({Path(entry.path).name}): "
+        try:
+            ExperimentConfig.model_validate(apply_overrides(data, entry.overrides), context=context)
+        except ConfigError as exc:
+            raise ConfigError(f"{shown}: {where}{exc}") from None
+        except ValidationError as exc:
+            raise ConfigError(_format_validation_error(shown, exc, prefix=where)) from None
+    cfg._config_path = config_path
+    cfg._root = root
+    return cfg
+
+
+def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
+    """Plain JSON/YAML-able dict of the resolved config (tuples become lists)."""
+    return cfg.model_dump(mode="json")
+
+
+def save_config(cfg: ExperimentConfig, path: str | Path) -> Path:
+    """Write the resolved config as YAML (atomically); loading it gives an equal config."""
+    path = Path(path)
+    header = "# Resolved experiment config written by r1lib"
+    if cfg.config_path is not None:
+        header += f" from {cfg.config_path.name}"
+    text = header + "\n" + yaml.safe_dump(config_to_dict(cfg), sort_keys=False, allow_unicode=True)
+    atomic_write_text(path, text)
+    return path

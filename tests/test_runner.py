@@ -1,0 +1,177 @@
+"""Tests for r1lib.runner and the CLI. Papermill runs in-process (one kernel per notebook, ~3-4 s each),
+so the notebook-executing run happens once per module and several tests inspect its results."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+import yaml
+
+from r1lib import cli
+from r1lib.config import ConfigError, load_config
+from r1lib.runner import notebook_parameters, prepare_environment, run_experiment, select_notebooks
+
+DATA = Path(__file__).resolve().parent / "data" / "notebooks"
+GOOD_NB = DATA / "write_params.ipynb"
+FAILING_NB = DATA / "failing.ipynb"
+OLD_GOOD_COPY = '{"cells": [], "note": "an earlier good result"}'
+
+
+def write_experiment(folder: Path, notebooks: list, name: str = "tiny") -> Path:
+    """A config whose relative paths resolve inside ``folder`` (marked as the project root)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "pyproject.toml").touch()
+    data = {"name": name, "notebooks": notebooks,
+            "tasks": {"mix": {"arithmetic": 1.0}, "n_train": 10, "n_test": 4},
+            "tracking": {"wandb_mode": "disabled"}}
+    path = folder / "experiments" / f"{name}.yaml"
+    path.parent.mkdir(exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+@pytest.fixture(scope="module")
+def batch_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Run [failing, write_params] through the CLI once, with an earlier good copy of the failing
+    notebook and a stale failure of the good one already in the results folder."""
+    root = tmp_path_factory.mktemp("proj")
+    config = write_experiment(root, [
+        str(FAILING_NB),
+        {"path": str(GOOD_NB), "overrides": {"rl.batch_size": 32, "seed": 5}},
+    ])
+    results = root / "results" / "tiny"
+    results.mkdir(parents=True)
+    (results / "failing.ipynb").write_text(OLD_GOOD_COPY)
+    (results / "write_params.failed.ipynb").write_text("{}")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("WANDB_MODE", "disabled")
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        code = cli.main(["run", str(config), "--set", "rl.batch_size=16"])
+    return {"root": root, "config": config, "results": results, "code": code}
+
+
+def test_failing_batch_exit_code(batch_run: dict) -> None:
+    assert batch_run["code"] == 1
+
+
+def test_good_notebook_received_parameters(batch_run: dict) -> None:
+    results, config = batch_run["results"], batch_run["config"]
+    seen = json.loads((results / "params_seen.json").read_text())
+    assert seen["config_path"] == str(config.resolve())
+    # CLI --set wins over the notebook entry's overrides; the rest of the entry's overrides is kept.
+    assert seen["overrides"] == {"rl.batch_size": 16, "seed": 5}
+    assert seen["rl_batch_size"] == 16 and seen["seed"] == 5
+    assert seen["cwd"] == str(batch_run["root"].resolve())  # kernel runs in the project root
+    assert seen["hf_hub_offline"] == "1"
+    executed = nbformat.read(results / "write_params.ipynb", as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    assert f'config_path = "{config.resolve()}"' in injected[0].source
+    assert executed.metadata.papermill.parameters == {
+        "config_path": str(config.resolve()), "overrides": {"rl.batch_size": 16, "seed": 5}}
+    assert not (results / "write_params.failed.ipynb").exists()  # stale failure removed on success
+
+
+def test_failing_notebook_keeps_earlier_good_copy(batch_run: dict) -> None:
+    results = batch_run["results"]
+    assert (results / "failing.ipynb").read_text() == OLD_GOOD_COPY
+    failed = nbformat.read(results / "failing.failed.ipynb", as_version=4)
+    errors = [o for c in failed.cells if c.cell_type == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert [e["evalue"] for e in errors] == ["boom from failing_notebook"]
+    assert not list(results.glob(".tmp*"))  # no temporary files left
+
+
+def test_run_summary(batch_run: dict) -> None:
+    results = batch_run["results"]
+    summary = json.loads((results / "run_summary.json").read_text())
+    assert summary["experiment"] == "tiny" and summary["ok"] is False
+    assert summary["results_dir"] == "results/tiny" and summary["config_path"] == "experiments/tiny.yaml"
+    assert summary["overrides"] == {"rl.batch_size": 16}
+    failing, good = summary["notebooks"]
+    assert failing["name"] == "failing.ipynb" and failing["status"] == "failed"
+    assert failing["output"] == "results/tiny/failing.failed.ipynb"
+    assert "ValueError: boom from failing_notebook" in failing["error"]
+    assert failing["error"].startswith("cell ")
+    assert good["name"] == "write_params.ipynb" and good["status"] == "ok" and good["error"] is None
+    assert good["output"] == "results/tiny/write_params.ipynb" and good["seconds"] > 0
+    saved = load_config(results / "config.yaml")  # the resolved config is saved next to the results
+    assert saved.rl.batch_size == 16 and saved.name == "tiny"
+
+
+def test_only_success_exit_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    config = write_experiment(tmp_path, [str(FAILING_NB), str(GOOD_NB)], name="solo")
+    summary = run_experiment(config, only=["write_params"], log=None)
+    assert summary.ok
+    assert [nb.name for nb in summary.notebooks] == ["write_params.ipynb"]
+    results = tmp_path / "results" / "solo"
+    assert json.loads((results / "params_seen.json").read_text())["overrides"] == {}
+    assert json.loads((results / "run_summary.json").read_text())["ok"] is True
+    assert not (results / "failing.ipynb").exists()
+
+
+# ---------------------------------------------------------------------------------------------
+# no kernel needed
+# ---------------------------------------------------------------------------------------------
+
+
+def test_only_unknown_name_fails_before_any_work(tmp_path: Path) -> None:
+    config = write_experiment(tmp_path, [str(GOOD_NB)])
+    with pytest.raises(ConfigError, match=r"--only 'nope': no such notebook.*available: write_params"):
+        run_experiment(config, only=["nope"], log=None)
+    assert not (tmp_path / "results").exists()
+
+
+def test_invalid_config_run_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_experiment(tmp_path, [str(GOOD_NB)])
+    code = cli.main(["run", str(config), "--set", "rl.batch_size=-4"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and "tiny.yaml: field 'rl.batch_size'" in err and "Traceback" not in err
+    assert not (tmp_path / "results").exists()
+
+
+def test_select_and_parameters(tmp_path: Path) -> None:
+    config = write_experiment(tmp_path, [str(FAILING_NB), {"path": str(GOOD_NB), "overrides": {"seed": 1}}])
+    cfg = load_config(config)
+    assert [e.path for e in select_notebooks(cfg, None)] == [str(FAILING_NB), str(GOOD_NB)]
+    # Config order is kept whatever the order of --only.
+    assert [e.path for e in select_notebooks(cfg, ["write_params.ipynb", "failing"])] == [
+        str(FAILING_NB), str(GOOD_NB)]
+    params = notebook_parameters(cfg, cfg.notebooks[1], {"seed": 2, "rl.steps": 3})
+    assert params == {"config_path": str(config.resolve()), "overrides": {"seed": 2, "rl.steps": 3}}
+    assert notebook_parameters(cfg, cfg.notebooks[1]) == {"config_path": str(config.resolve()),
+                                                          "overrides": {"seed": 1}}
+
+
+def test_prepare_environment_keeps_existing(tmp_path: Path) -> None:
+    cfg = load_config(write_experiment(tmp_path, [str(GOOD_NB)]))
+    env = {"WANDB_MODE": "offline"}
+    prepare_environment(cfg, env)
+    assert env == {"WANDB_MODE": "offline", "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"}
+    env = {}
+    prepare_environment(cfg, env)
+    assert env["WANDB_MODE"] == "disabled"  # from tracking.wandb_mode
+
+
+def test_cli_validate(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    config = write_experiment(tmp_path, [str(GOOD_NB)])
+    assert cli.main(["validate", str(config), "--set", "eval.k=4"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["eval"]["k"] == 4 and printed["results_dir"] == "results/tiny"
+    assert cli.main(["validate", str(tmp_path / "missing.yaml")]) == 2
+    assert capsys.readouterr().err.strip() == f"error: config file not found: {tmp_path / 'missing.yaml'}"
+    assert cli.main([]) == 2
+
+
+def test_cli_help_subprocess() -> None:
+    """`python -m r1lib --help` (the __main__ module) works and lists the commands."""
+    proc = subprocess.run([sys.executable, "-m", "r1lib", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    assert "run" in proc.stdout and "validate" in proc.stdout and "python -m r1lib" in proc.stdout
