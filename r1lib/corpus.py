@@ -11,7 +11,7 @@ measured proportions (``CorpusConfig``):
   (every step, a deliberately planted slip caught with "Wait, let me check ..." and corrected, and a final
   check). The longer, self-checking styles are more often correct on harder problems, as in reality
   (``ERROR_RATES``): a direct answer to a 5-level problem is wrong 70% of the time, a verified one 5%.
-* **language mixing**: a share of step-by-step solutions use Chinese connectives (所以, 然后, 等等…), so
+* **language mixing**: a share of the long / verify solutions use Chinese connectives (所以, 然后, 等等…), so
   the language-consistency reward of R1's stage 2 has something to fix.
 * **layouts**: under the R1-Zero template some documents follow ``<think>…</think> <answer>…</answer>``,
   some do not (no tags, a bare answer after the think block, a ``\\boxed{}`` only), and some documents use
@@ -56,8 +56,8 @@ class CorpusConfig:
     """Proportions of the pretraining corpus (normalised when used)."""
 
     styles: dict[str, float] = field(default_factory=lambda: {"direct": 0.35, "short": 0.25, "long": 0.25, "verify": 0.15})
-    frames: dict[str, float] = field(default_factory=lambda: {"r1_format": 0.40, "r1_loose": 0.25, "plain": 0.35})
-    language_mix: float = 0.12   # share of step-by-step documents with Chinese connectives
+    frames: dict[str, float] = field(default_factory=lambda: {"r1_format": 0.30, "r1_loose": 0.30, "plain": 0.40})
+    language_mix: float = 0.12   # share of 'long' / 'verify' documents written with Chinese connectives
     error_scale: float = 1.0     # multiplies ERROR_RATES (0 = no wrong solutions)
 
 
@@ -161,7 +161,7 @@ def render_document(ex: Example, rng: random.Random, cfg: CorpusConfig) -> Docum
     frame = _pick(rng, cfg.frames)
     difficulty = int(ex.meta.get("difficulty", 1))
     correct = rng.random() >= error_rate(style, difficulty, cfg.error_scale)
-    zh = style != "direct" and rng.random() < cfg.language_mix
+    zh = style in ("long", "verify") and rng.random() < cfg.language_mix
     reasoning, answer = render_reasoning(ex, style, correct, zh, rng)
     if frame == "r1_format":
         text = f"{r1_zero_prompt(ex.problem)} <think> {reasoning} </think> <answer> {answer} </answer>"

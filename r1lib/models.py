@@ -49,10 +49,10 @@ class ModelPreset:
 # nano: tests only. tiny: the default base model (pretrains in minutes on 2 CPU cores).
 # small / medium: teacher and student sizes for the distillation notebooks.
 PRESETS: dict[str, ModelPreset] = {
-    "nano": ModelPreset(64, 128, 2, 4, 2),                # ~0.13M parameters
-    "tiny": ModelPreset(128, 384, 6, 4, 2),               # ~1.1M
-    "small": ModelPreset(256, 768, 6, 8, 4),              # ~4.6M
-    "medium": ModelPreset(512, 1408, 6, 8, 4),            # ~18M
+    "nano": ModelPreset(64, 128, 2, 4, 2),                # ~0.14M parameters
+    "tiny": ModelPreset(128, 384, 4, 4, 2),               # ~0.9M
+    "small": ModelPreset(256, 768, 6, 8, 4),              # ~5.0M
+    "medium": ModelPreset(512, 1408, 6, 8, 4),            # ~18.2M
 }
 
 

@@ -32,7 +32,7 @@ def test_corpus_proportions_match_config(docs):
     total_frame = sum(cfg.frames.values())
     for frame, w in cfg.frames.items():
         assert abs(stats["frames"][frame] - w / total_frame) < 0.03, (frame, stats["frames"])
-    step_share = 1 - stats["styles"]["direct"]
+    step_share = stats["styles"]["long"] + stats["styles"]["verify"]
     assert abs(stats["language_mixed"] - cfg.language_mix * step_share) < 0.02
 
 

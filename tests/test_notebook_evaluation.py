@@ -30,11 +30,12 @@ def test_notebook_runs_at_tiny_size(tmp_path, tiny_model_dir, monkeypatch):
     # The kernel inherits this: one OpenMP thread keeps the nano model's generation fast even when
     # other processes share the two cores (two threads were several times slower then).
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    results = tmp_path / "results"
+    results = tmp_path / "results" / "evaluation"
     cfg = tmp_path / "tiny.yaml"
     cfg.write_text(
         "name: nbeval\n"
-        f"results_dir: {results}\n"
+        f"results_dir: {tmp_path / 'results'}\n"
+        f"stages_dir: {tmp_path / 'results'}\n"
         f"runs_dir: {tmp_path / 'runs'}\n"
         "notebooks: []\n"
         "tasks: {mix: {arithmetic: 1.0, linear: 1.0}, n_train: 8, n_test: 4}\n"
