@@ -56,7 +56,7 @@ class CorpusConfig:
     """Proportions of the pretraining corpus (normalised when used)."""
 
     styles: dict[str, float] = field(default_factory=lambda: {"direct": 0.35, "short": 0.25, "long": 0.25, "verify": 0.15})
-    frames: dict[str, float] = field(default_factory=lambda: {"r1_format": 0.30, "r1_loose": 0.30, "plain": 0.40})
+    frames: dict[str, float] = field(default_factory=lambda: {"r1_format": 0.20, "r1_loose": 0.40, "plain": 0.40})
     language_mix: float = 0.12   # share of 'long' / 'verify' documents written with Chinese connectives
     error_scale: float = 1.0     # multiplies ERROR_RATES (0 = no wrong solutions)
 

@@ -427,6 +427,14 @@ def load_benchmark_examples(name: str, cfg: "ExperimentConfig") -> list["Example
     return load_benchmark(name, limit=cfg.eval.limit)
 
 
+def _display_path(path: str | Path, root: Path) -> str:
+    """A checkpoint as shown in tables: relative to the repository root when inside it (portable results)."""
+    try:
+        return str(Path(path).resolve().relative_to(root.resolve()))
+    except ValueError:
+        return str(path)
+
+
 def evaluate_checkpoints(checkpoints: Sequence[str], benchmarks: Sequence[str], cfg: "ExperimentConfig",
                          *, batch_size: int | None = None, num_threads: int | None = None) -> list[dict[str, Any]]:
     """Evaluate every checkpoint on every benchmark with the ``eval`` settings of ``cfg``.
@@ -451,7 +459,7 @@ def evaluate_checkpoints(checkpoints: Sequence[str], benchmarks: Sequence[str], 
         model, tokenizer = load_model(ckpt, dtype=cfg.model.dtype, device=cfg.model.device)
         sampler = HFSampler(model, tokenizer, batch_size=batch_size or cfg.sampling.batch_size,
                             num_threads=num_threads)
-        row: dict[str, Any] = {"checkpoint": str(ckpt)}
+        row: dict[str, Any] = {"checkpoint": _display_path(ckpt, cfg.root)}
         details: dict[str, EvalResult] = {}
         for bench in benchmarks:
             log.info("evaluating %s on %s (%d questions x %d samples)", ckpt, bench, len(examples[bench]), e.k)
