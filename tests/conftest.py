@@ -40,3 +40,17 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("models") / "nano"
     save_model(model, tok, out)
     return out
+
+
+def write_tiny_config(tmp_path: Path, name: str, *sections: str) -> Path:
+    """A tiny experiment YAML whose results and runs live under ``tmp_path`` (for notebook smoke runs).
+
+    ``sections`` are extra YAML lines (e.g. "eval: {k: 2}") appended to the shared tiny base.
+    """
+    cfg = tmp_path / "tiny.yaml"
+    lines = [f"name: {name}", f"results_dir: {tmp_path / 'results'}", f"stages_dir: {tmp_path / 'results'}",
+             f"runs_dir: {tmp_path / 'runs'}", "notebooks: []",
+             "tasks: {mix: {arithmetic: 1.0, linear: 1.0}, n_train: 8, n_test: 4}",
+             "model: {preset: nano, device: cpu}", "tracking: {wandb_mode: disabled}", *sections]
+    cfg.write_text("\n".join(lines) + "\n")
+    return cfg

@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import write_tiny_config
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO_ROOT / "notebooks" / "00_base_model.ipynb"
 
@@ -28,18 +30,10 @@ def test_notebook_is_thin_and_committed_without_outputs():
 def test_notebook_runs_at_tiny_size(tmp_path, monkeypatch):
     papermill = pytest.importorskip("papermill")
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(
-        "name: nbbase\n"
-        f"results_dir: {tmp_path / 'results'}\n"
-        f"stages_dir: {tmp_path / 'results'}\n"
-        f"runs_dir: {tmp_path / 'runs'}\n"
-        "notebooks: []\n"
-        "tasks: {mix: {arithmetic: 1.0, linear: 1.0}, n_train: 8, n_test: 4}\n"
-        "model: {preset: nano, device: cpu}\n"
-        "pretrain: {steps: 6, batch_size: 4, seq_len: 64, corpus_size: 120, vocab_size: 300, checkpoint_every: 3}\n"
-        "eval: {k: 4, limit: 4, max_new_tokens: 24}\n"
-        "tracking: {wandb_mode: disabled}\n")
+    cfg = write_tiny_config(
+        tmp_path, "nbbase",
+        "pretrain: {steps: 6, batch_size: 4, seq_len: 64, corpus_size: 120, vocab_size: 300, checkpoint_every: 3}",
+        "eval: {k: 4, limit: 4, max_new_tokens: 24}")
     out = tmp_path / "00_base_model.out.ipynb"
     papermill.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", cwd=str(REPO_ROOT),
                                progress_bar=False, parameters={"config_path": str(cfg), "steps": 6, "seed": 1})

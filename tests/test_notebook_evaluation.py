@@ -8,6 +8,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from conftest import write_tiny_config
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK = REPO_ROOT / "notebooks" / "06_evaluation.ipynb"
 
@@ -31,17 +33,7 @@ def test_notebook_runs_at_tiny_size(tmp_path, tiny_model_dir, monkeypatch):
     # other processes share the two cores (two threads were several times slower then).
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     results = tmp_path / "results" / "evaluation"
-    cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(
-        "name: nbeval\n"
-        f"results_dir: {tmp_path / 'results'}\n"
-        f"stages_dir: {tmp_path / 'results'}\n"
-        f"runs_dir: {tmp_path / 'runs'}\n"
-        "notebooks: []\n"
-        "tasks: {mix: {arithmetic: 1.0, linear: 1.0}, n_train: 8, n_test: 4}\n"
-        "model: {preset: nano, device: cpu}\n"
-        "eval: {benchmarks: [synthetic], k: 2, limit: 4, max_new_tokens: 16}\n"
-        "tracking: {wandb_mode: disabled}\n")
+    cfg = write_tiny_config(tmp_path, "nbeval", "eval: {benchmarks: [synthetic], k: 2, limit: 4, max_new_tokens: 16}")
     out = tmp_path / "06_evaluation.out.ipynb"
     papermill.execute_notebook(str(NOTEBOOK), str(out), kernel_name="python3", cwd=str(REPO_ROOT),
                                progress_bar=False,
