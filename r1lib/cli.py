@@ -1,7 +1,11 @@
-"""Command line: ``python -m r1lib {run,validate} experiments/<name>.yaml [--set key=value ...]``.
+"""Command line: ``python -m r1lib {run,validate,train-rl} experiments/<name>.yaml [--set key=value ...]``.
 
-Exit codes: 0 success; 1 a notebook failed (``run``); 2 invalid config or usage (message on stderr,
-no traceback).
+``train-rl`` runs the RL engine (:mod:`r1lib.training.rl`) in this process; it is what
+``accelerate launch ... -m r1lib train-rl ...`` runs in every process (:mod:`r1lib.launch`).
+
+Exit codes: 0 success; 1 a notebook failed (``run``) or training stopped (``train-rl``: NaN loss, empty
+batch, unreadable checkpoint); 2 invalid config or usage, e.g. a missing model folder (message on
+stderr, no traceback).
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="r1lib: run DeepSeek-R1 reproduction experiments (YAML configs in experiments/).",
         epilog="Examples:\n"
                "  python -m r1lib validate experiments/smoke.yaml\n"
-               "  python -m r1lib run experiments/smoke.yaml --set rl.steps=10 --only 00_base_model\n",
+               "  python -m r1lib run experiments/smoke.yaml --set rl.steps=10 --only 00_base_model\n"
+               "  accelerate launch --config_file experiments/accelerate/cpu_single.yaml -m r1lib train-rl \\\n"
+               "      experiments/smoke.yaml --init runs/smoke/base_model --out runs/smoke/rl\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"r1lib {__version__}")
@@ -51,6 +57,19 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="load and validate a config, print the resolved config",
                               description="Load and validate a config (with overrides) and print it as YAML.")
     add_common(validate)
+
+    train = sub.add_parser("train-rl", help="run the RL engine (GRPO/PPO/...) on the config's rl section",
+                           description="Train a policy with r1lib.training.rl (one process, or every process "
+                                       "of `accelerate launch ... -m r1lib train-rl ...`). Resumes from the newest "
+                                       "checkpoint in OUT_DIR/checkpoints unless --no-resume. Outputs: "
+                                       "OUT_DIR/metrics.jsonl, checkpoints/, eval_samples/, policy/, launch.json.")
+    add_common(train)
+    train.add_argument("--init", required=True, metavar="MODEL_PATH",
+                       help="initial policy: a Hugging Face model folder (e.g. runs/default/base_model) or hub id")
+    train.add_argument("--out", required=True, metavar="OUT_DIR", help="output folder of the run")
+    train.add_argument("--no-resume", dest="resume", action="store_false",
+                       help="start from step 0 even if OUT_DIR has checkpoints (they are overwritten as it goes)")
+    train.add_argument("--quiet", action="store_true", help="no per-step progress lines")
     return parser
 
 
@@ -68,6 +87,64 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return EXIT_OK if summary.ok else EXIT_FAILED
 
 
+def _say(line: str) -> None:
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def _cmd_train_rl(args: argparse.Namespace) -> int:
+    import json
+    import re
+    from pathlib import Path
+
+    cfg = load_config(args.config, parse_overrides(args.overrides))
+    init = Path(args.init)
+    if not init.exists() and re.fullmatch(r"[\w.-]+/[\w.-]+", args.init) is None:
+        print(f"error: --init: model folder not found: {args.init}", file=sys.stderr)
+        return EXIT_USAGE
+    if init.exists() and not (init / "config.json").is_file():
+        print(f"error: --init: {args.init} is not a Hugging Face model folder (no config.json)", file=sys.stderr)
+        return EXIT_USAGE
+
+    from r1lib.launch import LAUNCH_INFO_FILE, launch_info, make_accelerator, weights_checksum
+    from r1lib.training.rl import RLTrainer, TrainingError
+
+    try:
+        acc = make_accelerator()
+    except RuntimeError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    info = launch_info(acc)
+    tag = f"[train-rl process {acc.process_index}/{acc.num_processes}]"
+    # One write per line (print's text and newline are two writes when unbuffered; the processes share a pipe).
+    _say(f"{tag} distributed_type={info['distributed_type']} backend={info['backend']} device={info['device']} "
+         f"deepspeed_zero_stage={info['deepspeed_zero_stage']}")
+    out = Path(args.out)
+    if acc.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / LAUNCH_INFO_FILE).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    try:
+        # r1lib.training.rl.train_rl with the trainer kept, for the resume notice and the checksum below.
+        trainer = RLTrainer(cfg, init_model=args.init, out_dir=out, accelerator=acc, progress=not args.quiet)
+        last = trainer.latest_checkpoint() if args.resume else None
+        if last is not None and acc.is_main_process:
+            _say(f"{tag} resuming from {last}")
+        result = trainer.train(resume=args.resume)
+    except TrainingError as exc:
+        print(f"error: {tag} training stopped: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except FileNotFoundError as exc:  # the model folder vanished or a hub id is not available offline
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        acc.end_training()  # destroys the process group (local; no collective)
+    # The checksum of this process's copy of the policy: equal on every process of a data-parallel run
+    # (DDP, ZeRO-1/2) iff the gradients were synchronised (tests/test_rl_distributed.py).
+    _say(f"{tag} finished: {result.steps} steps in {result.train_seconds:.1f} s; policy {result.policy_path}; "
+         f"weights_checksum={weights_checksum(trainer.policy)}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     parser = build_parser()
@@ -76,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        return _cmd_run(args) if args.command == "run" else _cmd_validate(args)
+        commands = {"run": _cmd_run, "validate": _cmd_validate, "train-rl": _cmd_train_rl}
+        return commands[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -239,12 +239,13 @@ class EvalConfig(_Strict):
 
 
 class RLConfig(_Strict):
-    """RL stage (``r1lib`` GRPO and baselines). Paper values: paper_facts §2.2.
+    """RL stage: the r1lib engine (``r1lib.training.rl``) with GRPO, Dr. GRPO, RLOO or PPO.
 
-    Deviations of the tiny defaults, all because a CPU run has ~100 steps of a ~1M-parameter model:
-    lr 1e-5 (paper 3e-6), 64 completions per step (paper 512 = 32 questions x 16), G = 8 (paper 16),
-    clip 0.2 (paper epsilon = 10 for R1 stage 1), 4 mini-batches (paper 16), 128 new tokens
-    (paper 32,768), no reference reset (paper: every 400 steps).
+    Paper values (paper_facts §2.2) and our tiny defaults, each deviation because a CPU run has a few
+    hundred steps of a ~1M-parameter model: lr (paper 3e-6), 64 completions per step (paper 512 =
+    32 questions x 16), G = 8 (paper 16), clip 0.2 (paper epsilon = 10 for R1 stage 1), 4 mini-batches
+    (paper 16), 128 new tokens (paper 32,768 then 65,536). The reference reset and the length
+    expansion keep the paper's *fractions* of the run (r1lib.algorithms.schedules).
     """
 
     algorithm: Literal["grpo", "ppo", "dr_grpo", "rloo"] = Field(
@@ -255,30 +256,58 @@ class RLConfig(_Strict):
     num_generations: Annotated[int, Field(ge=2)] = Field(
         default=8, description="Group size G (paper: 16, paper_facts §2.2); must divide batch_size.")
     lr: PositiveFloat = Field(
-        default=1e-5, description="Learning rate (paper: 3e-6, paper_facts §2.2; larger here for a tiny model "
+        default=1e-5, description="Learning rate, constant (paper: 3e-6, paper_facts §2.2; larger for a tiny model "
         "and a short run).")
+    weight_decay: Annotated[float, Field(ge=0)] = Field(default=0.0, description="AdamW weight decay (paper: not stated).")
+    max_grad_norm: PositiveFloat | None = Field(default=1.0, description="Gradient clipping (paper: not stated).")
     beta: Annotated[float, Field(ge=0)] = Field(default=0.001, description="KL coefficient (paper: 0.001, paper_facts §2.2).")
     epsilon: PositiveFloat = Field(
         default=0.2, description="Clip ratio. Paper: 10 for R1 RL stage 1 (paper_facts §2.2); 0.2 is the "
         "PPO/TRL default, safer for a tiny model with few samples per step.")
     ref_reset_every: PositiveInt | None = Field(
-        default=None, description="Reset the reference model to the policy every N steps (paper: 400, "
-        "paper_facts §2.2); None = never (runs are shorter than 400 steps).")
+        default=None, description="Reset the reference model to the policy every N steps. None = the paper's "
+        "400 of 10,400 steps scaled to rl.steps (paper_facts §2.2).")
     mini_batches: PositiveInt = Field(
         default=4, description="Mini-batches per rollout batch, one inner epoch (paper: 16, paper_facts §2.2); "
         "must divide batch_size.")
     max_new_tokens: PositiveInt = Field(
-        default=128, description="Completion cap during RL (paper: 32,768 then 65,536, paper_facts §2.2).")
-    temperature: Annotated[float, Field(ge=0)] = Field(
+        default=128, description="Completion cap during RL at step 0 (paper: 32,768, paper_facts §2.2).")
+    max_new_tokens_schedule: list[tuple[Annotated[float, Field(ge=0, le=1)], PositiveInt]] = Field(
+        default_factory=list, description="Step schedule of the cap: [[fraction_of_run, tokens], ...]. The paper: "
+        "[[0.7885, 65536]] (32,768 -> 65,536 at step 8,200 of 10,400, paper_facts §2.2).")
+    temperature: Annotated[float, Field(gt=0)] = Field(
         default=1.0, description="Rollout temperature (paper: 1.0, 0.7 in stage 2, paper_facts §2.2).")
     loss_aggregation: Literal["sequence", "token", "dr_grpo"] = Field(
         default="sequence", description="How per-token losses are averaged: not specified by R1 "
-        "(paper_facts §2.1, §10); 'sequence' = DeepSeekMath's 1/|o_i| mean per sequence then over the group.")
-    rewards: dict[str, float] = Field(
+        "(paper_facts §2.1); 'sequence' = DeepSeekMath's 1/|o_i| mean per sequence, then over the batch "
+        "(TRL loss_type='grpo'); 'token' = DAPO; 'dr_grpo' = a constant B x max_new_tokens.")
+    rewards: dict[str, Any] = Field(
         default_factory=lambda: {"accuracy": 1.0, "format": 1.0},
-        description="Reward name -> weight; accuracy and format with the same weight (paper_facts §1.2).")
+        description="Reward name -> weight (or {weight, ...options}); accuracy and format with the same "
+        "weight (paper_facts §1.2).")
+    sampler: Literal["kv", "hf", "vllm"] = Field(
+        default="kv", description="Rollout back-end: 'kv' the lean KV-cache sampler (CPU default), 'hf' "
+        "model.generate, 'vllm' on GPUs.")
+    num_threads: PositiveInt | None = Field(default=None, description="torch threads while sampling (None: unchanged).")
     checkpoint_every: PositiveInt = Field(default=50, description="Save a checkpoint every N steps.")
-    eval_every: PositiveInt = Field(default=25, description="Evaluate every N steps.")
+    keep_checkpoints: PositiveInt = Field(default=2, description="Newest checkpoints kept on disk.")
+    eval_every: PositiveInt = Field(default=25, description="Held-out evaluation every N steps (and at 0 and the end).")
+    eval_k: PositiveInt = Field(default=8, description="Samples per held-out question during training (pass@1, cons@k).")
+    eval_limit: PositiveInt | None = Field(default=None, description="Held-out questions used during training (None: all).")
+    # PPO only (issue: GRPO vs PPO on one engine; paper_facts §8).
+    gamma: Annotated[float, Field(ge=0, le=1)] = Field(default=1.0, description="PPO: GAE discount.")
+    lam: Annotated[float, Field(ge=0, le=1)] = Field(
+        default=0.95, description="PPO: GAE lambda (0.95 the common default; the paper's tuned value is 1.0, paper_facts §8).")
+    critic: Literal["value_head", "separate"] = Field(
+        default="value_head", description="PPO: a value head on a copy of the policy's base model, or a separate "
+        "small model (rl.critic_preset).")
+    critic_preset: Literal["nano", "tiny", "small", "medium"] = Field(
+        default="nano", description="PPO with critic='separate': the critic's model preset.")
+    critic_lr: PositiveFloat | None = Field(default=None, description="PPO: critic learning rate (None: 10 x rl.lr).")
+    value_clip: PositiveFloat = Field(default=0.2, description="PPO: value-loss clip range.")
+    vf_coef: PositiveFloat = Field(default=0.5, description="PPO: value-loss coefficient.")
+    kl_in: Literal["reward", "loss"] = Field(
+        default="reward", description="PPO: per-token KL as a dense reward (classic PPO-RLHF) or k3 in the loss as GRPO.")
 
     @model_validator(mode="after")
     def _divisibility(self) -> "RLConfig":

@@ -1,8 +1,10 @@
 """Batched sampling behind a small back-end interface.
 
-Everything that samples completions (evaluation, rejection sampling, distillation data) talks to a
-:class:`Sampler`: ``generate(prompts, params) -> [prompt][n] -> Completion``. On CPU the back-end is
-:class:`HFSampler` (Hugging Face ``model.generate``); on GPUs the same calls can go through vLLM.
+Everything that samples completions (evaluation, rejection sampling, RL rollouts, distillation data)
+talks to a :class:`Sampler`: ``generate(prompts, params) -> [prompt][n] -> Completion``. On CPU there are
+two back-ends with the same completion rules: :class:`HFSampler` (Hugging Face ``model.generate``) and
+:class:`KVCacheSampler` (a hand-written KV-cache decode loop, several times faster for our tiny models;
+``make_sampler(..., backend="kv")``). On GPUs the same calls can go through vLLM.
 
 Stop strings
 ------------
@@ -35,6 +37,9 @@ CPU** (it cannot be installed here); the mapping itself is unit-tested with a st
 
 from __future__ import annotations
 
+import hashlib
+import inspect
+import itertools
 import os
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol, Sequence, runtime_checkable
@@ -251,6 +256,379 @@ class HFSampler:
         return [[c for c in row if c is not None] for row in out]
 
 
+# ---------------------------------------------------------------------------------------------------------------
+# KVCacheSampler: a hand-written decode loop (the fast CPU back-end)
+# ---------------------------------------------------------------------------------------------------------------
+
+_KV_ATTENTION = "r1lib_sdpa_gqa"  # name under which the decode attention is registered with transformers
+# Keyword arguments the attention function may receive without changing the maths of plain causal attention
+# (anything else, e.g. a sliding window or a position bias, goes to transformers' own sdpa function).
+_KV_ATTENTION_SAFE_KWARGS = frozenset({"position_ids", "use_cache", "cache_position", "is_causal", "output_attentions"})
+
+
+def _kv_attention(module: Any, query: Any, key: Any, value: Any, attention_mask: Any, dropout: float = 0.0,
+                  scaling: float | None = None, **kwargs: Any) -> tuple[Any, None]:
+    """transformers' ``sdpa`` attention with grouped-query attention done inside SDPA for one-token decode steps.
+
+    transformers' ``sdpa_attention_forward`` copies the whole key/value cache every step to repeat the
+    key/value heads (``repeat_kv``) whenever a mask is given; ``enable_gqa=True`` reads the cache in place.
+    Prefill (several query tokens) and any non-plain case are delegated unchanged, and for the decode step
+    the result is bit-identical to the ``repeat_kv`` path (checked in tests/test_sampling_kv.py via greedy
+    equality with HFSampler).
+    """
+    import torch
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+
+    plain = (query.shape[2] == 1 and not dropout and key.shape[-1] == value.shape[-1]
+             and all(k in _KV_ATTENTION_SAFE_KWARGS or v is None for k, v in kwargs.items())
+             and not kwargs.get("output_attentions"))
+    if not plain:
+        return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout, scaling=scaling,
+                                      **kwargs)
+    gqa = query.shape[1] != key.shape[1]
+    out = torch.nn.functional.scaled_dot_product_attention(query, key, value, attn_mask=attention_mask, scale=scaling,
+                                                           enable_gqa=gqa)
+    return out.transpose(1, 2).contiguous(), None
+
+
+def _register_kv_attention() -> None:
+    """Register :func:`_kv_attention` (and sdpa's mask builder) under ``_KV_ATTENTION``; idempotent."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+
+    AttentionInterface.register(_KV_ATTENTION, _kv_attention)
+    AttentionMaskInterface.register(_KV_ATTENTION, sdpa_mask)
+
+
+def _buffer_layer_class() -> type:
+    """A transformers ``DynamicLayer`` that writes into a preallocated buffer instead of ``torch.cat``-ing.
+
+    ``DynamicLayer.update`` concatenates the whole cache with the new token every step (quadratic copying);
+    this layer allocates ``capacity`` positions once and returns views of the filled part. Built lazily so
+    that importing r1lib.sampling does not import transformers.
+    """
+    from transformers.cache_utils import DynamicLayer
+
+    class _BufferLayer(DynamicLayer):
+        def __init__(self, capacity: int) -> None:
+            super().__init__()
+            self.capacity = capacity
+            self.length = 0
+
+        def lazy_initialization(self, key_states: Any, value_states: Any) -> None:
+            self.dtype, self.device = key_states.dtype, key_states.device
+            b, h, _, d = key_states.shape
+            self._kbuf = key_states.new_empty(b, h, self.capacity, d)
+            self._vbuf = value_states.new_empty(b, value_states.shape[1], self.capacity, value_states.shape[-1])
+            self.is_initialized = True
+
+        def update(self, key_states: Any, value_states: Any, *args: Any, **kwargs: Any) -> tuple[Any, Any]:
+            if not self.is_initialized:
+                self.lazy_initialization(key_states, value_states)
+            end = self.length + key_states.shape[-2]
+            if end > self.capacity:
+                raise RuntimeError(f"KV buffer overflow: {end} > capacity {self.capacity}")
+            self._kbuf[:, :, self.length:end] = key_states
+            self._vbuf[:, :, self.length:end] = value_states
+            self.length = end
+            self.keys, self.values = self._kbuf[:, :, :end], self._vbuf[:, :, :end]
+            return self.keys, self.values
+
+        def get_seq_length(self) -> int:
+            return self.length
+
+        def batch_select_indices(self, indices: Any) -> None:
+            if self.is_initialized:
+                self._kbuf = self._kbuf.index_select(0, indices)
+                self._vbuf = self._vbuf.index_select(0, indices)
+                self.keys, self.values = self._kbuf[:, :, :self.length], self._vbuf[:, :, :self.length]
+
+        def crop(self, tokens_to_remove: int) -> None:  # not used by the sampler; kept consistent
+            raise NotImplementedError("the sampler's KV buffer does not support crop")
+
+    return _BufferLayer
+
+
+def _row_seed(seed: int, prompt_index: int, sample_index: int) -> int:
+    """A 63-bit seed for completion (prompt_index, sample_index) of a call with base ``seed``."""
+    digest = hashlib.blake2b(f"{seed}:{prompt_index}:{sample_index}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
+
+
+class KVCacheSampler:
+    """Fast CPU sampling: a hand-written decode loop over the model's forward with a preallocated KV cache.
+
+    Same :class:`Sampler` interface and the same completion rules as :class:`HFSampler` (stop strings cut
+    by :func:`postprocess_completion`, EOS kept in ``token_ids``, ``"length"`` when truncated, temperature 0
+    greedy, top-p nucleus, no top-k, rows sorted by prompt length and cut into ``batch_size`` batches).
+
+    Why hand-written
+    ----------------
+    For our ~1M-parameter models a decode step costs far more in overhead and memory traffic than in
+    arithmetic, and ``model.generate`` adds to that: the per-step logits processors, transformers'
+    ``stop_strings`` criterion, 2D-to-4D mask building, ``DynamicCache`` growing by ``torch.cat`` (every
+    step copies the whole cache) and sdpa's ``repeat_kv`` (another full copy of the cache per layer and step
+    for grouped-query attention). This loop instead
+
+    - prefills left-padded prompts once (``attention_mask`` + ``position_ids`` as ``generate`` builds them),
+    - keeps keys/values in a buffer allocated once per batch (a ``DynamicLayer`` subclass, so any
+      transformers causal LM with a standard cache works: Llama, Qwen2, ...),
+    - passes the decode mask as a ready 4D view and runs decode attention with SDPA's ``enable_gqa``
+      (bit-identical to the ``repeat_kv`` path; see :func:`_kv_attention`),
+    - samples vectorised over the batch, detects EOS and stop strings incrementally (a per-token string
+      table picks candidate tokens, a decode of the row's tail confirms), and stops when all rows are done,
+    - optionally drops finished rows from the batch (``compact``), so long stragglers do not keep paying
+      for the whole batch.
+
+    Measured on the default base model (benchmarks/bench_sampler.py, results/benchmarks/sampler.json):
+    MEASURED_NUMBERS_PLACEHOLDER
+
+    Randomness (``rng``)
+    --------------------
+    - ``"per_row"`` (default): completion ``(i, j)`` (prompt i, sample j) draws its uniforms from its own
+      generator seeded from ``(params.seed, i, j)`` (``params.seed=None``: a base seed drawn from torch's
+      global RNG, so ``torch.manual_seed`` still makes runs reproducible). Tokens are drawn by inverse-CDF
+      sampling (one uniform per row and step instead of ``torch.multinomial``'s one exponential per vocabulary
+      entry). A completion then does not depend on ``batch_size``, on row compaction or on the other prompts
+      of the call (up to floating-point differences between batch shapes). The global RNG is not reseeded.
+    - ``"hf"``: the same random stream as :class:`HFSampler` (``torch.manual_seed(params.seed)``, then what
+      ``torch.multinomial`` draws for the whole batch every step, also after rows were compacted away), so
+      sampled completions equal HFSampler's token for token (tested). For checks and comparisons.
+
+    The model may be in train mode or wrapped (``.module`` of DDP/DeepSpeed is unwrapped): generation runs
+    in ``eval()`` under ``torch.inference_mode`` and the previous mode is restored. ``num_threads``: torch's
+    intra-op threads during ``generate`` (restored after), as in :class:`HFSampler`.
+
+    ``compact``: drop finished rows once at least this fraction of the current batch is finished
+    (``None`` or ``0``: never).
+    """
+
+    def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, *, num_threads: int | None = None,
+                 add_special_tokens: bool = True, rng: Literal["per_row", "hf"] = "per_row",
+                 compact: float | None = 0.25) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+        if num_threads is not None and num_threads < 1:
+            raise ValueError(f"num_threads must be >= 1 or None, got {num_threads}")
+        if rng not in ("per_row", "hf"):
+            raise ValueError(f"rng must be 'per_row' or 'hf', got {rng!r}")
+        if compact is not None and not 0 <= compact <= 1:
+            raise ValueError(f"compact must be in [0, 1] or None, got {compact}")
+        while hasattr(model, "module") and hasattr(model.module, "forward"):  # DDP / DeepSpeed engine wrappers
+            model = model.module
+        self.model = model
+        self.tokenizer = tokenizer
+        self.batch_size = batch_size
+        self.num_threads = num_threads
+        self.add_special_tokens = add_special_tokens
+        self.rng = rng
+        self.compact = compact or None
+        self.eos_token_ids = HFSampler._eos_ids(model, tokenizer)
+        if not self.eos_token_ids:
+            raise ValueError("KVCacheSampler: neither the tokenizer nor the model's generation_config defines an EOS token")
+        pad = tokenizer.pad_token_id
+        self.pad_token_id = int(pad) if pad is not None else self.eos_token_ids[0]
+        self._token_strings: list[str] | None = None
+        self._candidates: dict[tuple[str, ...], Any] = {}
+        inner = model.get_base_model() if hasattr(model, "get_base_model") else model  # a PEFT model forwards kwargs
+        self._accepts_logits_to_keep = "logits_to_keep" in inspect.signature(inner.forward).parameters
+
+    # ------------------------------------------------------------------ stop strings
+
+    def _stop_candidates(self, stop: tuple[str, ...], vocab: int) -> Any:
+        """Bool tensor over token ids: may this token complete one of ``stop``? (None: check every token.)
+
+        A token that completes a stop string contains that string's last character in its own decoded
+        text, unless the character is split across tokens (then its text has U+FFFD, which also counts)
+        or the tokenizer moves whitespace between tokens (stop strings ending in whitespace: no filter).
+        """
+        import torch
+
+        if any(s[-1].isspace() for s in stop):
+            return None
+        if stop not in self._candidates:
+            if self._token_strings is None:
+                n = len(self.tokenizer)
+                self._token_strings = self.tokenizer.batch_decode([[i] for i in range(n)], skip_special_tokens=True)
+            last = {s[-1] for s in stop} | {"\ufffd"}
+            flags = [any(c in t for c in last) for t in self._token_strings]
+            flags += [True] * max(0, vocab - len(flags))  # ids the tokenizer does not know: always check
+            self._candidates[stop] = torch.tensor(flags, dtype=torch.bool)
+        return self._candidates[stop]
+
+    def _hits_stop(self, ids: list[int], stop: tuple[str, ...]) -> bool:
+        """Exact check that the decoded completion ``ids`` contains a stop string (tail first, cheap)."""
+        k = max(len(s.encode()) for s in stop) + 2
+        tail = self.tokenizer.decode(ids[-k:], skip_special_tokens=True)
+        if _find_stop(tail, stop) is None and len(ids) > k:
+            return False
+        return _find_stop(self.tokenizer.decode(ids, skip_special_tokens=True), stop) is not None
+
+    # ------------------------------------------------------------------ sampling
+
+    def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
+        import torch
+
+        if isinstance(prompts, str):
+            raise TypeError("KVCacheSampler.generate takes a list of prompts, got a single string")
+        if not prompts:
+            return []
+        lengths = [len(ids) for ids in self.tokenizer(list(prompts), add_special_tokens=self.add_special_tokens)["input_ids"]]
+        rows = [(i, j) for i in sorted(range(len(prompts)), key=lambda i: (-lengths[i], i)) for j in range(params.n)]
+        out: list[list[Completion | None]] = [[None] * params.n for _ in prompts]
+        model = self.model
+        was_training = model.training
+        model.eval()
+        config = model.config
+        # Our decode attention replaces sdpa only for models that dispatch through transformers' AttentionInterface.
+        old_attn = getattr(config, "_attn_implementation", None)
+        switch = old_attn == "sdpa" and bool(getattr(model, "_supports_attention_backend", False))
+        old_threads = torch.get_num_threads()
+        if self.num_threads is not None:
+            torch.set_num_threads(self.num_threads)
+        if self.rng == "hf" and params.seed is not None:  # exactly as HFSampler does
+            torch.manual_seed(params.seed)
+        base_seed = params.seed
+        if params.temperature > 0 and self.rng == "per_row" and base_seed is None:
+            base_seed = int(torch.randint(0, 2**62, (1,)).item())
+        try:
+            if switch:
+                _register_kv_attention()
+                config._attn_implementation = _KV_ATTENTION
+            with torch.inference_mode():
+                for start in range(0, len(rows), self.batch_size):
+                    batch = rows[start: start + self.batch_size]
+                    for (i, j), ids in zip(batch, self._generate_batch([prompts[i] for i, _ in batch], batch, params,
+                                                                       base_seed)):
+                        out[i][j] = postprocess_completion(ids, self.tokenizer, eos_token_ids=self.eos_token_ids,
+                                                           stop=params.stop)
+        finally:
+            if switch:
+                config._attn_implementation = old_attn
+            if self.num_threads is not None:
+                torch.set_num_threads(old_threads)
+            if was_training:
+                model.train()
+        return [[c for c in row if c is not None] for row in out]
+
+    def _generate_batch(self, texts: list[str], batch: list[tuple[int, int]], params: SamplingParams,
+                        base_seed: int | None) -> list[list[int]]:
+        """Generated token ids (no padding; cut at EOS or at the token completing a stop string) per row."""
+        import torch
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        model, device = self.model, next(self.model.parameters()).device
+        # The n samples of a prompt are adjacent rows: prefill each distinct prompt once, then copy its cache rows.
+        starts = [b == 0 or batch[b][0] != batch[b - 1][0] for b in range(len(batch))]
+        firsts = [b for b, first in enumerate(starts) if first]
+        expand = torch.tensor(list(itertools.accumulate(map(int, starts))), device=device) - 1  # row -> distinct prompt
+        enc = self.tokenizer([texts[b] for b in firsts], return_tensors="pt", padding=True, padding_side="left",
+                             add_special_tokens=self.add_special_tokens)
+        input_ids = enc["input_ids"].to(device)
+        mask2d = enc["attention_mask"].to(device)
+        rows, plen = len(batch), input_ids.shape[1]
+        max_new = params.max_new_tokens
+        capacity = plen + max_new
+
+        cache = DynamicCache(config=model.config)
+        # Preallocated layers only where the cache is plain full attention (sliding-window layers etc. stay as built).
+        fast = bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+        if fast:
+            layer_cls = _buffer_layer_class()
+            cache.layers = [layer_cls(capacity) for _ in cache.layers]
+        padded = bool((mask2d == 0).any())
+        mask_4d = fast and model.config._attn_implementation == _KV_ATTENTION  # our attention takes sdpa's bool mask
+        position = (mask2d.long().cumsum(-1) - 1).masked_fill(mask2d == 0, 0)  # as generate() builds them
+        kw: dict[str, Any] = {"logits_to_keep": 1} if self._accepts_logits_to_keep else {}
+        logits = model(input_ids=input_ids, attention_mask=mask2d, position_ids=position, past_key_values=cache,
+                       use_cache=True, **kw).logits[:, -1]
+        if len(firsts) < rows:
+            cache.batch_select_indices(expand)
+            logits, mask2d, position = logits[expand], mask2d[expand], position[expand]
+        mask_buf = torch.zeros(rows, capacity, dtype=torch.bool, device=device)
+        mask_buf[:, :plen] = mask2d.bool()
+        position = position[:, -1:]
+
+        sampling = params.temperature > 0
+        uniforms = None
+        if sampling and self.rng == "per_row":
+            gens = [torch.Generator().manual_seed(_row_seed(base_seed, i, j)) for i, j in batch]
+            uniforms = torch.stack([torch.rand(max_new, generator=g, dtype=torch.float64) for g in gens]).to(device)
+        candidates = self._stop_candidates(params.stop, logits.shape[-1]) if params.stop else None
+        if candidates is not None:
+            candidates = candidates.to(device)
+        eos = torch.tensor(self.eos_token_ids, device=device)
+        pad = torch.tensor(self.pad_token_id, device=device)
+
+        generated: list[list[int]] = [[] for _ in range(rows)]
+        alive = list(range(rows))          # batch position -> row
+        alive_t = torch.arange(rows, device=device)
+        done = [False] * len(alive)        # per batch position
+        n_done = 0
+        length = plen
+        for step in range(max_new):
+            scores = logits.float()
+            if not sampling:
+                tokens = scores.argmax(-1)
+            else:
+                if params.temperature != 1.0:
+                    scores = scores
+                if params.top_p < 1.0:
+                    scores = _top_p_filter(scores, params.top_p)
+                probs = torch.softmax(scores, dim=-1)
+                if uniforms is None:
+                    # rng == "hf": torch.multinomial(probs, 1) of the full batch is argmax(probs / q) with
+                    # q ~ Exp(1) drawn for every entry (aten's multinomial for one sample); drawing q for all
+                    # `rows` keeps the global RNG stream identical to HF's after finished rows were dropped.
+                    q = torch.empty((rows, probs.shape[-1]), dtype=probs.dtype, device=device).exponential_()
+                    tokens = (probs / (q if len(alive) == rows else q[alive_t])).argmax(-1)
+                else:
+                    cdf = probs.double().cumsum(-1)
+                    u = uniforms[alive_t, step].unsqueeze(1) * cdf[:, -1:]
+                    tokens = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_max(cdf.shape[-1] - 1)
+            token_list = tokens.tolist()
+            is_eos = torch.isin(tokens, eos).tolist()
+            check = candidates[tokens].tolist() if candidates is not None else [bool(params.stop)] * len(token_list)
+            for b, (tok, e, c) in enumerate(zip(token_list, is_eos, check)):
+                if done[b]:
+                    continue
+                ids = generated[alive[b]]
+                ids.append(tok)
+                if e or (c and self._hits_stop(ids, params.stop)):
+                    done[b] = True
+                    n_done += 1
+            if n_done == len(alive) or step == max_new - 1:
+                break
+            if self.compact is not None and n_done and n_done >= self.compact * len(alive):
+                keep = [b for b in range(len(alive)) if not done[b]]
+                index = torch.tensor(keep, device=device)
+                cache.batch_select_indices(index)
+                mask_buf, position, tokens, alive_t = mask_buf[index], position[index], tokens[index], alive_t[index]
+                alive = [alive[b] for b in keep]
+                done, n_done = [False] * len(alive), 0
+            elif n_done:
+                # finished rows are fed the pad token, as generate() does
+                tokens = torch.where(torch.tensor(done, device=device), pad, tokens)
+            mask_buf[:, length] = True
+            length += 1
+            position = position + 1
+            step_mask = (mask_buf[:, None, None, :length] if mask_4d else mask_buf[:, :length]) if padded else None
+            logits = model(input_ids=tokens[:, None], attention_mask=step_mask, position_ids=position,
+                           past_key_values=cache, use_cache=True).logits[:, -1]
+        return generated
+
+
+def _top_p_filter(scores: Any, top_p: float) -> Any:
+    """transformers' ``TopPLogitsWarper`` (min_tokens_to_keep=1), op for op, so both back-ends agree exactly."""
+    sorted_logits, sorted_indices = scores.sort(descending=False)
+    cumulative = sorted_logits.softmax(dim=-1).cumsum(dim=-1)
+    remove = cumulative <= (1 - top_p)
+    remove[..., -1:] = 0
+    remove = remove.scatter(1, sorted_indices, remove)
+    return scores.masked_fill(remove, -float("inf"))
+
+
 class _VLLMSampler:
     """vLLM back-end (see the module docstring for the parameter mapping). UNTESTED ON CPU: vLLM has
     no CPU build; only the mapping is tested, with a stand-in ``vllm`` module."""
@@ -287,19 +665,22 @@ def make_sampler(model_or_path: Any, tokenizer: Any = None, backend: str = "hf",
     - ``backend="hf"``: ``model_or_path`` is a model object (then ``tokenizer`` is required) or a
       checkpoint folder (loaded with :func:`r1lib.models.load_model`; ``dtype`` and ``device`` in
       ``kw`` go to the loader, the rest to :class:`HFSampler`, e.g. ``batch_size``).
+    - ``backend="kv"``: the same, with :class:`KVCacheSampler` (the fast hand-written decode loop; extra
+      options ``rng`` and ``compact``).
     - ``backend="vllm"``: ``model_or_path`` must be a path or hub id; ``kw`` goes to ``vllm.LLM``
       (e.g. ``gpu_memory_utilization``, ``dtype``, ``seed``). Requires the ``gpu`` extra.
     """
-    if backend == "hf":
+    if backend in ("hf", "kv"):
+        cls: type = HFSampler if backend == "hf" else KVCacheSampler
         if isinstance(model_or_path, (str, os.PathLike)):
             from r1lib.models import load_model
 
             load_kw = {k: kw.pop(k) for k in ("dtype", "device") if k in kw}
             model, tok = load_model(model_or_path, **load_kw)
-            return HFSampler(model, tokenizer if tokenizer is not None else tok, **kw)
+            return cls(model, tokenizer if tokenizer is not None else tok, **kw)
         if tokenizer is None:
-            raise ValueError("make_sampler(backend='hf') with a model object needs tokenizer=")
-        return HFSampler(model_or_path, tokenizer, **kw)
+            raise ValueError(f"make_sampler(backend={backend!r}) with a model object needs tokenizer=")
+        return cls(model_or_path, tokenizer, **kw)
     if backend == "vllm":
         try:
             import vllm  # noqa: F401
@@ -309,4 +690,4 @@ def make_sampler(model_or_path: Any, tokenizer: Any = None, backend: str = "hf",
         if not isinstance(model_or_path, (str, os.PathLike)):
             raise ValueError("make_sampler(backend='vllm') takes a checkpoint path or hub id, not a model object")
         return _VLLMSampler(str(model_or_path), **kw)
-    raise ValueError(f"unknown sampler backend {backend!r}; choose 'hf' or 'vllm'")
+    raise ValueError(f"unknown sampler backend {backend!r}; choose 'hf', 'kv' or 'vllm'")

@@ -1,0 +1,520 @@
+"""The r1lib RL engine: rollout -> reward -> advantage -> policy loss -> update, one loop for GRPO,
+Dr. GRPO, RLOO and PPO.
+
+Why our own loop and not TRL's GRPOTrainer: the GRPO-vs-PPO ablation needs both algorithms on one
+engine, and TRL >= 1.13 has no PPO (../shared/notes/stack.md §4). accelerate does the device and
+process placement (DDP, DeepSpeed ZeRO-2/3), checkpoint I/O and gradient sync; TRL's peer check is a
+test (tests/test_trl_equivalence.py: same loss and gradients to 1e-5).
+
+One step (``RLTrainer._step``), paper_facts §2.1-2.2, with our deviations marked ``DEVIATION``:
+
+1. take ``batch_size / G`` prompts (each process its share; a prompt's G samples stay on one process);
+2. sample G completions each at the rollout temperature (paper 1.0) with the current policy;
+   the cap ``max_new_tokens`` follows a step schedule (paper: 32,768 -> 65,536 at 8,200/10,400);
+3. score them with the rule rewards (accuracy + format, same weight);
+4. advantages: GRPO ``(r - mean) / std`` per group, Dr. GRPO ``r - mean``, RLOO leave-one-out, or PPO
+   GAE with a critic (``r1lib.algorithms``);
+5. log-probs of the sampling policy (``old``) and of the reference model, without gradients;
+6. split the batch at random into ``mini_batches`` and take one optimizer step on each (one inner
+   epoch): clipped surrogate + beta * k3 KL, aggregated per ``loss_aggregation``;
+7. every ``ref_reset_every`` steps (paper 400 of 10,400, scaled) the reference is hard-reset to the policy.
+
+Determinism and resume: the prompts of step ``s`` and the sampling seed are functions of ``(seed, s,
+rank)``, not of a running RNG, so a run resumed from a checkpoint replays exactly the steps an
+uninterrupted run would have taken (tested: kill -9 mid-run, resume, identical final metrics).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import math
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+
+from r1lib.algorithms.advantages import compute_advantages, zero_spread_fraction
+from r1lib.algorithms.losses import entropy_from_logits, policy_loss, token_logprobs
+from r1lib.algorithms.schedules import length_schedule, scaled_ref_reset_every, step_value
+from r1lib.rollouts import EmptyBatchError, RolloutBatch, collect_rollouts, rollout_stats
+from r1lib.tasks.base import Example
+
+CKPT_PREFIX = "step_"
+TRAINER_STATE = "trainer_state.pt"
+
+
+class TrainingError(RuntimeError):
+    """Training stopped on purpose (NaN loss, empty batch, bad data); the message names the step and
+    the last good checkpoint, which is left untouched."""
+
+
+@dataclass
+class RLResult:
+    out_dir: Path
+    policy_path: Path
+    metrics_path: Path
+    steps: int
+    train_seconds: float
+    final_eval: dict[str, float]
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _seed_for(*parts: object) -> int:
+    """A stable 31-bit seed from any parts (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.sha256(repr(parts).encode()).digest()[:4], "little") & 0x7FFFFFFF
+
+
+def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
+    """Positions that skip left padding, as generation computed them."""
+    return (attention_mask.cumsum(-1) - 1).clamp(min=0)
+
+
+def sequence_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
+                      completion_ids: torch.Tensor, completion_mask: torch.Tensor, *, temperature: float = 1.0,
+                      with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Per-token log-probs of the completion tokens under ``model``: ``(B, T)`` (and entropies ``(B, T)``).
+
+    ``input_ids = cat(prompt_ids, completion_ids)``; only the last ``T + 1`` positions' logits are
+    computed (``logits_to_keep``) since only completion tokens are scored.
+    """
+    input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
+    attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
+    t = completion_ids.size(1)
+    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=_position_ids(attention_mask),
+                   logits_to_keep=t + 1, use_cache=False).logits[:, :-1, :]  # (B, T, V): position j predicts token j
+    logp = token_logprobs(logits, completion_ids, temperature)
+    ent = entropy_from_logits(logits.detach(), temperature) if with_entropy else None
+    return logp, ent
+
+
+class DataStream:
+    """Prompts for step ``s``: a fixed per-epoch permutation of the training set, read in order.
+
+    ``position(s)`` = index of the first prompt of step ``s`` in the endless stream (saved in checkpoints).
+    """
+
+    def __init__(self, examples: Sequence[Example], prompts_per_step: int, seed: int) -> None:
+        if not examples:
+            raise TrainingError("the training set is empty: no prompts to train on (check tasks.n_train)")
+        self.examples = list(examples)
+        self.per_step = prompts_per_step
+        self.seed = seed
+        self._perms: dict[int, list[int]] = {}
+
+    def _perm(self, epoch: int) -> list[int]:
+        if epoch not in self._perms:
+            g = torch.Generator().manual_seed(_seed_for("data", self.seed, epoch))
+            self._perms[epoch] = torch.randperm(len(self.examples), generator=g).tolist()
+        return self._perms[epoch]
+
+    def position(self, step: int) -> int:
+        return step * self.per_step
+
+    def batch(self, step: int, rank: int = 0, world: int = 1) -> list[Example]:
+        local = self.per_step // world
+        start = self.position(step) + rank * local
+        n = len(self.examples)
+        return [self.examples[self._perm(i // n)[i % n]] for i in range(start, start + local)]
+
+
+class RLTrainer:
+    """Train a policy with the configured algorithm. See the module docstring for one step.
+
+    ``cfg`` is an :class:`r1lib.config.ExperimentConfig` (``cfg.rl`` holds every knob, ``cfg.eval`` the
+    held-out protocol). ``init_model`` is a Hugging Face folder or hub id (the tiny base model or e.g.
+    Qwen2.5). Outputs go to ``out_dir``: ``metrics.jsonl``, ``checkpoints/``, ``eval_samples/``,
+    ``policy/`` (the final model as a Hugging Face folder).
+    """
+
+    def __init__(self, cfg: Any, *, init_model: str | os.PathLike, out_dir: str | os.PathLike,
+                 train_examples: Sequence[Example] | None = None, eval_examples: Sequence[Example] | None = None,
+                 accelerator: Any = None, progress: bool = False) -> None:
+        from accelerate import Accelerator
+
+        from r1lib.models import load_model
+        from r1lib.rewards import build_reward_functions
+        from r1lib.tasks import generate_mix
+
+        self.cfg = cfg
+        self.rl = cfg.rl
+        self.out_dir = Path(out_dir)
+        self.progress = progress
+        self.acc = accelerator if accelerator is not None else Accelerator()
+        self.world = self.acc.num_processes
+        self.rank = self.acc.process_index
+        G = self.rl.num_generations
+        prompts_per_step = self.rl.batch_size // G
+        if prompts_per_step % self.world:
+            raise TrainingError(f"rl.batch_size / rl.num_generations = {prompts_per_step} prompts per step must be "
+                                f"divisible by the number of processes ({self.world})")
+        local_rows = self.rl.batch_size // self.world
+        if local_rows % self.rl.mini_batches:
+            raise TrainingError(f"each process holds {local_rows} completions per step, not divisible by "
+                                f"rl.mini_batches={self.rl.mini_batches}")
+        self.mb_rows = local_rows // self.rl.mini_batches
+
+        try:
+            self.reward_fns = build_reward_functions(self.rl.rewards)
+        except ValueError as err:
+            raise TrainingError(f"rl.rewards: {err}") from None
+        if train_examples is None:
+            train_examples = generate_mix(cfg.tasks.mix, cfg.tasks.n_train, split="train", seed=cfg.seed,
+                                          difficulty=tuple(cfg.tasks.difficulty))
+        if eval_examples is None:
+            eval_examples = generate_mix(cfg.tasks.mix, cfg.tasks.n_test, split="test", seed=cfg.seed,
+                                         difficulty=tuple(cfg.tasks.difficulty))
+        self.eval_examples = list(eval_examples)[: self.rl.eval_limit] if self.rl.eval_limit else list(eval_examples)
+        self.data = DataStream(train_examples, prompts_per_step, cfg.seed)
+
+        model, self.tokenizer = load_model(init_model, dtype=cfg.model.dtype, device=str(self.acc.device))
+        model.config.use_cache = False
+        self.ref = None
+        if self.rl.beta > 0 or (self.rl.algorithm == "ppo" and self.rl.kl_in == "reward"):
+            # DEVIATION (none from the paper): the reference starts as the initial policy and is reset
+            # every ref_reset_every steps (paper: 400 of 10,400).
+            self.ref = copy.deepcopy(model).eval().requires_grad_(False)
+        self.ref_reset_every = self.rl.ref_reset_every or scaled_ref_reset_every(self.rl.steps)
+        self.schedule = length_schedule(self.rl.max_new_tokens, self.rl.max_new_tokens_schedule, self.rl.steps)
+
+        self.critic = None
+        params: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad],
+                                         "lr": self.rl.lr}]
+        if self.rl.algorithm == "ppo":
+            from r1lib.algorithms.ppo import build_critic
+
+            self.critic = build_critic(self.rl, model, init_model, self.tokenizer).to(self.acc.device)
+            params.append({"params": [p for p in self.critic.parameters() if p.requires_grad],
+                           "lr": self.rl.critic_lr or 10 * self.rl.lr})
+        optimizer = torch.optim.AdamW(params, lr=self.rl.lr, weight_decay=self.rl.weight_decay)
+        ds = getattr(self.acc.state, "deepspeed_plugin", None)
+        if ds is not None:  # DeepSpeed needs a micro-batch size even without a dataloader (TRL does the same)
+            ds.deepspeed_config["train_micro_batch_size_per_gpu"] = self.mb_rows
+            ds.deepspeed_config["gradient_accumulation_steps"] = 1
+            if self.rl.max_grad_norm:
+                ds.deepspeed_config["gradient_clipping"] = self.rl.max_grad_norm
+        if self.critic is not None:
+            self.model, self.critic, self.optimizer = self.acc.prepare(model, self.critic, optimizer)
+        else:
+            self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self.step = 0
+        self.train_seconds = 0.0
+        self._sampler = None
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @property
+    def policy(self) -> torch.nn.Module:
+        """The bare policy module (no DDP/DeepSpeed wrapper): for generation and saving."""
+        return self.acc.unwrap_model(self.model)
+
+    def sampler(self):
+        if self._sampler is None:
+            from r1lib.sampling import make_sampler
+
+            backend = self.rl.sampler
+            kw: dict[str, Any] = {"num_threads": self.rl.num_threads, "batch_size": max(64, self.rl.batch_size)}
+            if backend == "vllm":  # vLLM serves from a path; weights are synced at scale by TRL-style code (not on CPU)
+                raise TrainingError("rl.sampler='vllm' needs GPUs; use 'kv' or 'hf' on CPU")
+            try:
+                self._sampler = make_sampler(self.policy, self.tokenizer, backend=backend, **kw)
+            except ValueError:
+                self._sampler = make_sampler(self.policy, self.tokenizer, backend="hf", **kw)
+        return self._sampler
+
+    def max_new_tokens(self, step: int) -> int:
+        return step_value(self.schedule, step)
+
+    def _log(self, tracker: Any, metrics: dict[str, float], step: int) -> None:
+        if tracker is not None:
+            tracker.log(metrics, step=step)
+
+    # -- checkpoints -----------------------------------------------------------------------
+
+    @property
+    def ckpt_dir(self) -> Path:
+        return self.out_dir / "checkpoints"
+
+    def latest_checkpoint(self) -> Path | None:
+        d = self.ckpt_dir
+        if not d.is_dir():
+            return None
+        done = sorted(p for p in d.iterdir() if p.name.startswith(CKPT_PREFIX) and (p / TRAINER_STATE).exists())
+        return done[-1] if done else None
+
+    def save_checkpoint(self) -> Path:
+        """accelerate's ``save_state`` (policy, optimizer, critic, every process's RNG; DeepSpeed-aware)
+        plus the reference model and our counters, into a temp folder renamed when complete (atomic)."""
+        final = self.ckpt_dir / f"{CKPT_PREFIX}{self.step:08d}"
+        tmp = self.ckpt_dir / f".tmp-{CKPT_PREFIX}{self.step:08d}"
+        if self.acc.is_main_process:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        self.acc.wait_for_everyone()
+        self.acc.save_state(str(tmp), safe_serialization=False)
+        if self.acc.is_main_process:
+            torch.save({"step": self.step, "data_position": self.data.position(self.step),
+                        "train_seconds": self.train_seconds,
+                        "ref": self.ref.state_dict() if self.ref is not None else None,
+                        "config": self.cfg.model_dump(mode="json")}, tmp / TRAINER_STATE)
+            if final.exists():
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+            kept = sorted(p for p in self.ckpt_dir.iterdir() if p.name.startswith(CKPT_PREFIX))
+            for old in kept[: -self.rl.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        self.acc.wait_for_everyone()
+        return final
+
+    def load_checkpoint(self, path: Path) -> None:
+        try:
+            self.acc.load_state(str(path))
+            state = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=False)
+        except (OSError, RuntimeError, EOFError, KeyError) as err:
+            raise TrainingError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); delete it to "
+                                f"resume from the previous one") from None
+        self.step = int(state["step"])
+        self.train_seconds = float(state.get("train_seconds", 0.0))
+        if self.ref is not None and state.get("ref") is not None:
+            self.ref.load_state_dict(state["ref"])
+
+    # -- one step --------------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _score_batch(self, model: torch.nn.Module, batch: RolloutBatch, *, entropy: bool = False
+                     ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """Log-probs (and entropies) of the whole rollout, in mini-batch-sized chunks; right-padded (B, T)."""
+        B, T = batch.completion_ids.shape
+        logps = torch.zeros(B, T)
+        ents = torch.zeros(B, T) if entropy else None
+        for s in range(0, B, self.mb_rows):
+            rows = torch.arange(s, min(B, s + self.mb_rows))
+            t = batch.select(rows)
+            lp, en = sequence_logprobs(model, *(t[k].to(self.acc.device) for k in
+                                                ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")),
+                                       temperature=self.rl.temperature, with_entropy=entropy)
+            logps[rows, : lp.size(1)] = lp.float().cpu()
+            if ents is not None and en is not None:
+                ents[rows, : en.size(1)] = en.float().cpu()
+        return logps, ents
+
+    def _step(self) -> dict[str, float]:
+        rl, step = self.rl, self.step
+        t0 = time.perf_counter()
+        if self.ref is not None and step > 0 and step % self.ref_reset_every == 0:
+            self.ref.load_state_dict(self.policy.state_dict())  # hard reset (paper: every 400 steps)
+        max_new = self.max_new_tokens(step)
+        examples = self.data.batch(step, self.rank, self.world)
+        batch = collect_rollouts(self.sampler(), self.tokenizer, examples, group_size=rl.num_generations,
+                                 max_new_tokens=max_new, temperature=rl.temperature, reward_fns=self.reward_fns,
+                                 seed=_seed_for("rollout", self.cfg.seed, step, self.rank))
+        B = len(batch)
+        old_logp, entropy = self._score_batch(self.model, batch, entropy=True)
+        ref_logp = self._score_batch(self.ref, batch)[0] if self.ref is not None else None
+        mask = batch.completion_mask.float()
+
+        if rl.algorithm == "ppo":
+            from r1lib.algorithms.ppo import ppo_advantages
+
+            adv, returns, old_values, ppo_stats = ppo_advantages(self, batch, old_logp, ref_logp)
+        else:
+            adv = compute_advantages(rl.algorithm, batch.rewards, rl.num_generations)  # (B,)
+            returns = old_values = None
+            ppo_stats = {}
+
+        # One inner epoch over a random split into mini-batches (paper: 16 mini-batches, 1 epoch).
+        g = torch.Generator().manual_seed(_seed_for("minibatch", self.cfg.seed, step, self.rank))
+        order = torch.randperm(B, generator=g)
+        sums: dict[str, float] = {}
+        for i in range(rl.mini_batches):
+            rows = order[i * self.mb_rows:(i + 1) * self.mb_rows]
+            t = batch.select(rows)
+            T = t["completion_ids"].size(1)
+            dev = self.acc.device
+            logp, _ = sequence_logprobs(self.model, t["prompt_ids"].to(dev), t["prompt_mask"].to(dev),
+                                        t["completion_ids"].to(dev), t["completion_mask"].to(dev),
+                                        temperature=rl.temperature)
+            kl_in_loss = rl.algorithm != "ppo" or rl.kl_in == "loss"
+            out = policy_loss(logp, old_logp[rows, :T].to(dev),
+                              (adv[rows, :T] if adv.dim() == 2 else adv[rows]).to(dev),
+                              t["completion_mask"].to(dev), epsilon=rl.epsilon,
+                              beta=rl.beta if kl_in_loss else 0.0,
+                              ref_logp=ref_logp[rows, :T].to(dev) if ref_logp is not None else None,
+                              aggregation=rl.loss_aggregation, max_tokens=max_new)
+            loss = out.loss
+            if self.critic is not None:
+                from r1lib.algorithms.ppo import critic_loss
+
+                v_loss = critic_loss(self, t, rows, returns, old_values)
+                loss = loss + rl.vf_coef * v_loss
+                sums["value_loss"] = sums.get("value_loss", 0.0) + float(v_loss.detach()) / rl.mini_batches
+            if not torch.isfinite(loss):
+                last = self.latest_checkpoint()
+                raise TrainingError(f"step {step}, mini-batch {i}: the loss is {float(loss)} (NaN/inf); stopping "
+                                    f"without an update. Last good checkpoint: {last or 'none yet'}")
+            self.acc.backward(loss)
+            grad_norm = None
+            if rl.max_grad_norm and self.acc.sync_gradients and getattr(self.acc.state, "deepspeed_plugin", None) is None:
+                grad_norm = self.acc.clip_grad_norm_(
+                    [p for grp in self.optimizer.param_groups for p in grp["params"]], rl.max_grad_norm)
+            self.optimizer.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            for k, v in (("loss", out.loss), ("surrogate", out.surrogate), ("kl", out.kl),
+                         ("clip_fraction", out.clip_fraction)):
+                sums[k] = sums.get(k, 0.0) + float(v.detach()) / rl.mini_batches
+            if grad_norm is not None:
+                sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm) / rl.mini_batches
+
+        step_time = time.perf_counter() - t0
+        gen_tokens = float(mask.sum())
+        metrics = rollout_stats(batch)
+        metrics.update(sums)
+        metrics.update(ppo_stats)
+        metrics.update({
+            "entropy": float((entropy * mask).sum() / mask.sum().clamp(min=1)),
+            "zero_spread_groups": zero_spread_fraction(batch.rewards, rl.num_generations),
+            "max_new_tokens": float(max_new),
+            "step_time": step_time,
+            "gen_time": batch.gen_seconds,
+            "tokens_per_s": gen_tokens * self.world / step_time,
+            "lr": self.optimizer.param_groups[0]["lr"],
+        })
+        return self._reduce(metrics)
+
+    def _reduce(self, metrics: dict[str, float]) -> dict[str, float]:
+        """Average the per-process metrics (max for maxima). Local batches have equal sizes, so means are
+        exact; reported stds are the mean of per-process stds (an approximation with > 1 process)."""
+        if self.world == 1:
+            return metrics
+        keys = sorted(metrics)
+        vals = torch.tensor([metrics[k] for k in keys], dtype=torch.float64, device=self.acc.device)
+        gathered = self.acc.gather(vals.unsqueeze(0)).view(self.world, -1).cpu()
+        out = {}
+        for j, k in enumerate(keys):
+            col = gathered[:, j]
+            out[k] = float(col.max() if k.endswith("/max") else (col.sum() if k == "tokens_per_s" else col.mean()))
+        out["tokens_per_s"] = metrics["tokens_per_s"]  # already scaled by world size
+        return out
+
+    # -- evaluation ------------------------------------------------------------------------
+
+    def evaluate(self, step: int) -> dict[str, float]:
+        """Held-out pass@1 / cons@k with the paper's protocol (T 0.6, top-p 0.95, cfg.eval), main process."""
+        from r1lib.evaluation import evaluate
+
+        ev = self.cfg.eval
+        res = evaluate(self.sampler(), self.eval_examples, k=self.rl.eval_k, temperature=ev.temperature,
+                       top_p=ev.top_p, max_new_tokens=ev.max_new_tokens, seed=_seed_for("eval", self.cfg.seed),
+                       keep_completions=self.rl.eval_k, ks=(1, self.rl.eval_k))
+        samples = self.out_dir / "eval_samples"
+        samples.mkdir(parents=True, exist_ok=True)
+        with open(samples / f"step_{step:08d}.jsonl", "w", encoding="utf-8") as f:
+            for r in res.records:
+                f.write(json.dumps(r) + "\n")
+        keys = ("pass@1", f"pass@{self.rl.eval_k}", f"cons@{self.rl.eval_k}", "format_rate", "mean_length",
+                "max_length", "truncated_fraction", "reflection_rate", "language_mix_rate")
+        return {f"eval/{k}": float(res.summary[k]) for k in keys if k in res.summary}
+
+    # -- the loop --------------------------------------------------------------------------
+
+    def train(self, *, resume: bool = True, stop_after: int | None = None,
+              on_step: Callable[[int, dict[str, float]], None] | None = None) -> RLResult:
+        """Run to ``rl.steps`` (or stop after ``stop_after`` more steps), resuming from the newest
+        checkpoint in ``out_dir/checkpoints`` when ``resume``. Returns an :class:`RLResult`."""
+        from r1lib.config import config_to_dict
+        from r1lib.models import save_model
+        from r1lib.tracking import Tracker
+
+        rl = self.rl
+        last = self.latest_checkpoint() if resume else None
+        if last is not None:
+            self.load_checkpoint(last)
+        elif self.acc.is_main_process and (self.out_dir / "metrics.jsonl").exists():
+            (self.out_dir / "metrics.jsonl").unlink()  # a fresh run: no stale log
+        if self.acc.is_main_process:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            _truncate_log(self.out_dir / "metrics.jsonl", self.step)
+        tracker = (Tracker(self.out_dir, config=config_to_dict(self.cfg), wandb_mode=self.cfg.tracking.wandb_mode,
+                           project=self.cfg.tracking.project, name=f"{self.cfg.name}-{self.out_dir.name}")
+                   if self.acc.is_main_process else None)
+        history: list[dict[str, Any]] = []
+        final_eval: dict[str, float] = {}
+        try:
+            if self.step == 0:
+                final_eval = self._eval_and_log(tracker, 0)
+            end = rl.steps if stop_after is None else min(rl.steps, self.step + stop_after)
+            while self.step < end:
+                t0 = time.perf_counter()
+                try:
+                    metrics = self._step()
+                except EmptyBatchError as err:
+                    raise TrainingError(f"step {self.step}: {err}. Last good checkpoint: "
+                                        f"{self.latest_checkpoint() or 'none yet'}") from None
+                self.step += 1
+                self.train_seconds += time.perf_counter() - t0
+                metrics["train_seconds"] = self.train_seconds
+                self._log(tracker, metrics, self.step)
+                history.append({"step": self.step, **metrics})
+                if self.progress and self.acc.is_main_process:
+                    print(f"step {self.step:4d}/{rl.steps}  reward {metrics['reward/mean']:.3f}  acc "
+                          f"{metrics.get('accuracy', float('nan')):.3f}  len {metrics['length/mean']:.1f}  "
+                          f"kl {metrics.get('kl', 0):.4f}  {metrics['step_time']:.2f}s", flush=True)
+                if on_step is not None:
+                    on_step(self.step, metrics)
+                if self.step % rl.eval_every == 0 or self.step == rl.steps:
+                    final_eval = self._eval_and_log(tracker, self.step)
+                if self.step % rl.checkpoint_every == 0 or self.step == rl.steps:
+                    self.save_checkpoint()
+        finally:
+            if tracker is not None:
+                tracker.finish()
+        policy_path = self.out_dir / "policy"
+        if self.acc.is_main_process and self.step == rl.steps:
+            save_model(self.policy, self.tokenizer, policy_path)
+        self.acc.wait_for_everyone()
+        return RLResult(out_dir=self.out_dir, policy_path=policy_path, metrics_path=self.out_dir / "metrics.jsonl",
+                        steps=self.step, train_seconds=self.train_seconds, final_eval=final_eval, history=history)
+
+    def _eval_and_log(self, tracker: Any, step: int) -> dict[str, float]:
+        ev: dict[str, float] = {}
+        if self.acc.is_main_process:
+            t0 = time.perf_counter()
+            ev = self.evaluate(step)
+            ev["eval/seconds"] = time.perf_counter() - t0
+            self._log(tracker, ev, step)
+            if self.progress:
+                print(f"eval @ {step}: pass@1 {ev['eval/pass@1']:.3f}  format {ev['eval/format_rate']:.3f}  "
+                      f"len {ev['eval/mean_length']:.1f}  ({ev['eval/seconds']:.1f}s)", flush=True)
+        self.acc.wait_for_everyone()
+        return ev
+
+
+def _truncate_log(path: Path, step: int) -> None:
+    """Drop log lines past ``step`` (written after the checkpoint we resume from), atomically."""
+    if not path.exists():
+        return
+    keep = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            if json.loads(line).get("step", 0) <= step:
+                keep.append(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by a kill
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("".join(k + "\n" for k in keep), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def train_rl(cfg: Any, *, init_model: str | os.PathLike, out_dir: str | os.PathLike, resume: bool = True,
+             progress: bool = True, **kw: Any) -> RLResult:
+    """Build an :class:`RLTrainer` and run it (the notebooks' and the CLI's entry point)."""
+    return RLTrainer(cfg, init_model=init_model, out_dir=out_dir, progress=progress, **kw).train(resume=resume)
+
+
+def finite(x: float) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
