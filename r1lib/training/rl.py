@@ -183,6 +183,11 @@ class RLTrainer:
         self.schedule = length_schedule(self.rl.max_new_tokens, self.rl.max_new_tokens_schedule, self.rl.steps)
 
         self.critic = None
+        if self.rl.algorithm == "ppo" and getattr(self.acc.state, "deepspeed_plugin", None) is not None:
+            # accelerate gives one DeepSpeed engine per model; policy + critic would need two engines
+            # (as OpenRLHF does). Not implemented: say so instead of failing deep inside accelerate.
+            raise TrainingError("rl.algorithm='ppo' under DeepSpeed is not supported (the critic needs its own "
+                                "DeepSpeed engine); run PPO with DDP (experiments/accelerate/ddp_*.yaml) or 1 process")
         params: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad],
                                          "lr": self.rl.lr}]
         if self.rl.algorithm == "ppo":
@@ -194,6 +199,12 @@ class RLTrainer:
         optimizer = torch.optim.AdamW(params, lr=self.rl.lr, weight_decay=self.rl.weight_decay)
         ds = getattr(self.acc.state, "deepspeed_plugin", None)
         if ds is not None:  # DeepSpeed needs a micro-batch size even without a dataloader (TRL does the same)
+            if ds.zero_stage == 3:
+                # ZeRO-3 shards the parameters: generation (main-process-only eval, rollouts of different
+                # lengths per process) then issues unmatched all-gathers and hangs (seen on CPU, 2 processes),
+                # and the reference copy / final save need gathered weights. Refuse rather than hang.
+                raise TrainingError("DeepSpeed ZeRO-3 is not supported by the r1lib engine yet (generation from "
+                                    "sharded weights hangs); use ZeRO-2: experiments/accelerate/deepspeed_zero2.yaml")
             ds.deepspeed_config["train_micro_batch_size_per_gpu"] = self.mb_rows
             ds.deepspeed_config["gradient_accumulation_steps"] = 1
             if self.rl.max_grad_norm:
@@ -257,6 +268,8 @@ class RLTrainer:
             tmp.mkdir(parents=True)
         self.acc.wait_for_everyone()
         self.acc.save_state(str(tmp), safe_serialization=False)
+        # Every process writes its own files (RNG state, ZeRO shards); the folder is renamed only after all did.
+        self.acc.wait_for_everyone()
         if self.acc.is_main_process:
             torch.save({"step": self.step, "data_position": self.data.position(self.step),
                         "train_seconds": self.train_seconds,
@@ -358,10 +371,12 @@ class RLTrainer:
                 raise TrainingError(f"step {step}, mini-batch {i}: the loss is {float(loss)} (NaN/inf); stopping "
                                     f"without an update. Last good checkpoint: {last or 'none yet'}")
             self.acc.backward(loss)
-            grad_norm = None
-            if rl.max_grad_norm and self.acc.sync_gradients and getattr(self.acc.state, "deepspeed_plugin", None) is None:
-                grad_norm = self.acc.clip_grad_norm_(
-                    [p for grp in self.optimizer.param_groups for p in grp["params"]], rl.max_grad_norm)
+            grad_norm = critic_norm = None
+            if rl.max_grad_norm and getattr(self.acc.state, "deepspeed_plugin", None) is None:
+                # Policy and critic are clipped separately: a large critic gradient must not shrink the policy step.
+                grad_norm = self.acc.clip_grad_norm_(self.model.parameters(), rl.max_grad_norm)
+                if self.critic is not None:
+                    critic_norm = self.acc.clip_grad_norm_(self.critic.parameters(), rl.max_grad_norm)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
             for k, v in (("loss", out.loss), ("surrogate", out.surrogate), ("kl", out.kl),
@@ -369,6 +384,8 @@ class RLTrainer:
                 sums[k] = sums.get(k, 0.0) + float(v.detach()) / rl.mini_batches
             if grad_norm is not None:
                 sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm) / rl.mini_batches
+            if critic_norm is not None:
+                sums["critic_grad_norm"] = sums.get("critic_grad_norm", 0.0) + float(critic_norm) / rl.mini_batches
 
         step_time = time.perf_counter() - t0
         gen_tokens = float(mask.sum())

@@ -1,0 +1,196 @@
+"""Ablation runs: several arms (config overrides) x seeds on one engine, with cost measurements.
+
+Used by notebooks 02 (GRPO vs PPO) and 03 (length expansion). Every arm differs from the base config
+only by its overrides; everything else (base model, tasks, held-out set, budget, evaluation) is shared.
+The held-out set is fixed across seeds (the test split of the *experiment's* seed) so that seeds vary
+only the RL randomness (data order, sampling, initialisation of a critic).
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import statistics
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+
+def rss_mb() -> float:
+    """Resident memory of this process in MiB (Linux /proc; psutil elsewhere)."""
+    try:
+        with open("/proc/self/statm", encoding="ascii") as f:
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+    except OSError:
+        import psutil
+
+        return psutil.Process().memory_info().rss / 2**20
+
+
+class PeakMemory:
+    """Peak memory while the block runs: RSS sampled every ``interval`` s on CPU (the process-wide
+    ``ru_maxrss`` cannot be reset between runs), ``torch.cuda.max_memory_allocated`` on GPU.
+
+    ``peak_rss_mb`` is the process's peak RSS (all memory incl. Python and libraries);
+    ``delta_rss_mb`` = peak minus the RSS at entry: what this run added.
+    """
+
+    def __init__(self, interval: float = 0.02) -> None:
+        self.interval = interval
+        self.peak_rss_mb = 0.0
+        self.start_rss_mb = 0.0
+        self.gpu_max_allocated_mb: float | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peak_rss_mb = max(self.peak_rss_mb, rss_mb())
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> "PeakMemory":
+        gc.collect()
+        self.start_rss_mb = self.peak_rss_mb = rss_mb()
+        if torch.cuda.is_available():
+            torch.cuda.reset_peak_memory_stats()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+        self.peak_rss_mb = max(self.peak_rss_mb, rss_mb())
+        if torch.cuda.is_available():
+            self.gpu_max_allocated_mb = torch.cuda.max_memory_allocated() / 2**20
+
+    @property
+    def delta_rss_mb(self) -> float:
+        return self.peak_rss_mb - self.start_rss_mb
+
+
+@dataclass
+class RunResult:
+    arm: str
+    seed: int
+    out_dir: str
+    steps: int
+    train_seconds: float
+    sec_per_step: float
+    peak_rss_mb: float
+    delta_rss_mb: float
+    gpu_max_allocated_mb: float | None
+    trainable_params: int
+    model_copies: int
+    final_eval: dict[str, float] = field(default_factory=dict)
+
+
+def model_inventory(trainer: Any) -> tuple[int, int]:
+    """(trainable parameters, full model copies in memory) of a trainer: policy, reference, critic."""
+    trainable = sum(p.numel() for p in trainer.policy.parameters() if p.requires_grad)
+    copies = 1 + (trainer.ref is not None)
+    if trainer.critic is not None:
+        critic = trainer.acc.unwrap_model(trainer.critic)
+        trainable += sum(p.numel() for p in critic.parameters() if p.requires_grad)
+        copies += 1
+    return trainable, copies
+
+
+def run_arms(cfg: Any, arms: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], *, init_model: str | os.PathLike,
+             runs_dir: str | os.PathLike, resume: bool = True, progress: bool = False) -> list[RunResult]:
+    """Train every arm with every seed; return one :class:`RunResult` per run.
+
+    ``arms``: ``{name: {dotted override: value}}`` applied on top of ``cfg``. Runs are resumable: a run
+    whose out dir already holds a finished policy is re-read (its metrics from its log), not re-trained.
+    """
+    from r1lib.tasks import generate_mix
+    from r1lib.tracking import read_metrics
+    from r1lib.training.rl import RLTrainer
+
+    test = generate_mix(cfg.tasks.mix, cfg.tasks.n_test, split="test", seed=cfg.seed, difficulty=tuple(cfg.tasks.difficulty))
+    results = []
+    for arm, overrides in arms.items():
+        for seed in seeds:
+            arm_cfg = _with_overrides(cfg, {**overrides, "seed": seed})
+            out = Path(runs_dir) / f"{arm}_seed{seed}"
+            if progress:
+                print(f"== {arm} seed {seed} -> {out}", flush=True)
+            with PeakMemory() as mem:
+                trainer = RLTrainer(arm_cfg, init_model=init_model, out_dir=out, eval_examples=test,
+                                    progress=progress)
+                trainable, copies = model_inventory(trainer)
+                res = trainer.train(resume=resume)
+            df = read_metrics(out)
+            step_rows = df.dropna(subset=["step_time"]) if "step_time" in df else df.iloc[0:0]
+            sec = float(step_rows["step_time"].median()) if len(step_rows) else float("nan")
+            final = res.final_eval or _last_eval(df)
+            results.append(RunResult(arm=arm, seed=seed, out_dir=str(out), steps=res.steps,
+                                     train_seconds=res.train_seconds, sec_per_step=sec, peak_rss_mb=mem.peak_rss_mb,
+                                     delta_rss_mb=mem.delta_rss_mb, gpu_max_allocated_mb=mem.gpu_max_allocated_mb,
+                                     trainable_params=trainable, model_copies=copies, final_eval=final))
+            del trainer
+            gc.collect()
+    return results
+
+
+def _with_overrides(cfg: Any, overrides: Mapping[str, Any]) -> Any:
+    """A copy of ``cfg`` with dotted overrides applied and re-validated (same rules as YAML + --set)."""
+    from r1lib.config import ExperimentConfig, apply_overrides, config_to_dict
+
+    data = apply_overrides(config_to_dict(cfg), dict(overrides))
+    new = ExperimentConfig.model_validate(data, context={"search_dirs": [cfg.root]})
+    new._root = cfg._root
+    new._config_path = cfg._config_path
+    return new
+
+
+def _last_eval(df: Any) -> dict[str, float]:
+    ev = df.dropna(subset=["eval/pass@1"]).sort_values("step")
+    if not len(ev):
+        return {}
+    last = ev.iloc[-1]
+    return {k: float(last[k]) for k in ev.columns if k.startswith("eval/") and last[k] == last[k]}
+
+
+def summarize(results: Sequence[RunResult], metric: str = "eval/pass@1") -> dict[str, Any]:
+    """Per arm: mean and std over seeds of the final ``metric``, median s/step, peak memory, sizes."""
+    out: dict[str, Any] = {}
+    for arm in dict.fromkeys(r.arm for r in results):
+        rs = [r for r in results if r.arm == arm]
+        finals = [r.final_eval.get(metric, float("nan")) for r in rs]
+        out[arm] = {
+            "final_pass_at_1": {"mean": statistics.fmean(finals), "std": statistics.stdev(finals) if len(finals) > 1 else 0.0,
+                                "per_seed": dict(zip([r.seed for r in rs], finals))},
+            "sec_per_step": statistics.median(r.sec_per_step for r in rs),
+            "peak_mem_mb": max(r.peak_rss_mb for r in rs),
+            "added_mem_mb": max(r.delta_rss_mb for r in rs),
+            "gpu_max_allocated_mb": max((r.gpu_max_allocated_mb or 0.0) for r in rs) or None,
+            "trainable_params": rs[0].trainable_params,
+            "model_copies": rs[0].model_copies,
+            "train_seconds": sum(r.train_seconds for r in rs),
+            "seeds": [r.seed for r in rs],
+        }
+    return out
+
+
+def curves(results: Sequence[RunResult], key: str = "eval/pass@1") -> dict[str, dict[int, list[float]]]:
+    """``{arm: {step: [value per seed]}}`` of one logged metric, for mean/spread plots."""
+    from r1lib.tracking import read_metrics
+
+    out: dict[str, dict[int, list[float]]] = {}
+    for r in results:
+        df = read_metrics(r.out_dir)
+        if key not in df:
+            continue
+        for step, v in df.dropna(subset=[key])[["step", key]].itertuples(index=False):
+            out.setdefault(r.arm, {}).setdefault(int(step), []).append(float(v))
+    return out
+
+
+def results_dicts(results: Sequence[RunResult]) -> list[dict[str, Any]]:
+    return [asdict(r) for r in results]
