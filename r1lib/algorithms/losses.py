@@ -13,6 +13,11 @@ unspecified, paper_facts §2.1 "Per-token averaging: NOT stated in R1"):
     loss_t    = surrogate + beta * kl_t
 
 then aggregated over tokens by :func:`aggregate`.
+
+Peer check (tests/test_trl_equivalence.py): with ``aggregation="sequence"`` this equals TRL
+``GRPOTrainer`` ``loss_type="grpo"`` (loss and gradients to 1e-7) **with** ``use_bias_correction_kl=False``.
+TRL 1.16 defaults that flag to True, which multiplies the KL term by the importance ratio (the
+DeepSeek-V3.2 variant); that is not the R1 paper's GRPO, so we do not do it.
 """
 
 from __future__ import annotations

@@ -232,10 +232,7 @@ class RLTrainer:
             kw: dict[str, Any] = {"num_threads": self.rl.num_threads, "batch_size": max(64, self.rl.batch_size)}
             if backend == "vllm":  # vLLM serves from a path; weights are synced at scale by TRL-style code (not on CPU)
                 raise TrainingError("rl.sampler='vllm' needs GPUs; use 'kv' or 'hf' on CPU")
-            try:
-                self._sampler = make_sampler(self.policy, self.tokenizer, backend=backend, **kw)
-            except ValueError:
-                self._sampler = make_sampler(self.policy, self.tokenizer, backend="hf", **kw)
+            self._sampler = make_sampler(self.policy, self.tokenizer, backend=backend, **kw)
         return self._sampler
 
     def max_new_tokens(self, step: int) -> int:
@@ -316,10 +313,22 @@ class RLTrainer:
                 ents[rows, : en.size(1)] = en.float().cpu()
         return logps, ents
 
+    @staticmethod
+    def _sampler_logprobs(batch: RolloutBatch) -> torch.Tensor | None:
+        """(B, T) per-token log-probs reported by the sampler, or None if it did not report them."""
+        lps = [getattr(c, "logprobs", None) for c in batch.completions]
+        if any(lp is None or len(lp) != c.num_tokens for lp, c in zip(lps, batch.completions)):
+            return None
+        out = torch.zeros(batch.completion_ids.shape)
+        for i, lp in enumerate(lps):
+            out[i, : len(lp)] = torch.tensor(lp, dtype=torch.float)
+        return out
+
     def _step(self) -> dict[str, float]:
         rl, step = self.rl, self.step
         t0 = time.perf_counter()
-        if self.ref is not None and step > 0 and step % self.ref_reset_every == 0:
+        reset_now = self.ref is not None and step > 0 and step % self.ref_reset_every == 0
+        if reset_now:
             self.ref.load_state_dict(self.policy.state_dict())  # hard reset (paper: every 400 steps)
         max_new = self.max_new_tokens(step)
         examples = self.data.batch(step, self.rank, self.world)
@@ -327,12 +336,26 @@ class RLTrainer:
                                  max_new_tokens=max_new, temperature=rl.temperature, reward_fns=self.reward_fns,
                                  seed=_seed_for("rollout", self.cfg.seed, step, self.rank))
         B = len(batch)
-        old_logp, entropy = self._score_batch(self.model, batch, entropy=True)
-        ref_logp = self._score_batch(self.ref, batch)[0] if self.ref is not None else None
+        # Log-probs of the sampling policy ("old"). With one mini-batch the policy has not moved yet, so
+        # they equal the current ones and the training forward provides them (as TRL does); samplers that
+        # return per-token log-probs (vLLM, the KV sampler) spare the extra forward pass too.
+        old_logp = None if rl.mini_batches == 1 else self._sampler_logprobs(batch)
+        if old_logp is None and rl.mini_batches > 1:
+            old_logp = self._score_batch(self.policy, batch)[0]
+        ref_logp = None
+        if self.ref is not None:
+            if reset_now and old_logp is not None:
+                ref_logp = old_logp.clone()  # the reference was reset to the very policy that sampled
+            else:
+                ref_logp = self._score_batch(self.ref, batch)[0]
         mask = batch.completion_mask.float()
 
         if rl.algorithm == "ppo":
             from r1lib.algorithms.ppo import ppo_advantages
+
+            if old_logp is None:  # PPO's KL-in-reward needs the old log-probs before the update
+                old_logp = self._sampler_logprobs(batch)
+                old_logp = old_logp if old_logp is not None else self._score_batch(self.policy, batch)[0]
 
             adv, returns, old_values, ppo_stats = ppo_advantages(self, batch, old_logp, ref_logp)
         else:
@@ -341,6 +364,7 @@ class RLTrainer:
             ppo_stats = {}
 
         # One inner epoch over a random split into mini-batches (paper: 16 mini-batches, 1 epoch).
+        entropy = torch.zeros(B, batch.completion_ids.size(1))
         g = torch.Generator().manual_seed(_seed_for("minibatch", self.cfg.seed, step, self.rank))
         order = torch.randperm(B, generator=g)
         sums: dict[str, float] = {}
@@ -349,9 +373,13 @@ class RLTrainer:
             t = batch.select(rows)
             T = t["completion_ids"].size(1)
             dev = self.acc.device
-            logp, _ = sequence_logprobs(self.model, t["prompt_ids"].to(dev), t["prompt_mask"].to(dev),
-                                        t["completion_ids"].to(dev), t["completion_mask"].to(dev),
-                                        temperature=rl.temperature)
+            logp, ent = sequence_logprobs(self.model, t["prompt_ids"].to(dev), t["prompt_mask"].to(dev),
+                                          t["completion_ids"].to(dev), t["completion_mask"].to(dev),
+                                          temperature=rl.temperature, with_entropy=True)
+            entropy[rows, :T] = ent.float().cpu()
+            if old_logp is None:  # one mini-batch: on-policy, old = current (gradient-free copy)
+                old_logp = torch.zeros(B, batch.completion_ids.size(1))
+                old_logp[rows, :T] = logp.detach().float().cpu()
             kl_in_loss = rl.algorithm != "ppo" or rl.kl_in == "loss"
             out = policy_loss(logp, old_logp[rows, :T].to(dev),
                               (adv[rows, :T] if adv.dim() == 2 else adv[rows]).to(dev),
