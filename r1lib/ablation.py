@@ -114,6 +114,7 @@ def run_arms(cfg: Any, arms: Mapping[str, Mapping[str, Any]], seeds: Sequence[in
 
     test = generate_mix(cfg.tasks.mix, cfg.tasks.n_test, split="test", seed=cfg.seed, difficulty=tuple(cfg.tasks.difficulty))
     results = []
+    base_eval: dict[str, float] | None = None  # the step-0 evaluation is the same for every arm and seed
     for arm, overrides in arms.items():
         for seed in seeds:
             arm_cfg = _with_overrides(cfg, {**overrides, "seed": seed})
@@ -122,13 +123,18 @@ def run_arms(cfg: Any, arms: Mapping[str, Mapping[str, Any]], seeds: Sequence[in
                 print(f"== {arm} seed {seed} -> {out}", flush=True)
             with PeakMemory() as mem:
                 trainer = RLTrainer(arm_cfg, init_model=init_model, out_dir=out, eval_examples=test,
-                                    progress=progress)
+                                    progress=progress, initial_eval=base_eval)
                 trainable, copies = model_inventory(trainer)
                 res = trainer.train(resume=resume)
             df = read_metrics(out)
             step_rows = df.dropna(subset=["step_time"]) if "step_time" in df else df.iloc[0:0]
             sec = float(step_rows["step_time"].median()) if len(step_rows) else float("nan")
             final = res.final_eval or _last_eval(df)
+            if base_eval is None:
+                first = df.dropna(subset=["eval/pass@1"]).sort_values("step")
+                if len(first) and int(first.iloc[0]["step"]) == 0:
+                    base_eval = {k: float(v) for k, v in first.iloc[0].items()
+                                 if k.startswith("eval/") and v == v and k != "eval/seconds"}
             results.append(RunResult(arm=arm, seed=seed, out_dir=str(out), steps=res.steps,
                                      train_seconds=res.train_seconds, sec_per_step=sec, peak_rss_mb=mem.peak_rss_mb,
                                      delta_rss_mb=mem.delta_rss_mb, gpu_max_allocated_mb=mem.gpu_max_allocated_mb,

@@ -33,7 +33,7 @@ def build_parser() -> argparse.ArgumentParser:
                "  python -m r1lib validate experiments/smoke.yaml\n"
                "  python -m r1lib run experiments/smoke.yaml --set rl.steps=10 --only 00_base_model\n"
                "  accelerate launch --config_file experiments/accelerate/cpu_single.yaml -m r1lib train-rl \\\n"
-               "      experiments/smoke.yaml --init runs/smoke/base_model --out runs/smoke/rl\n",
+               "      experiments/smoke.yaml --init runs/default/base_model --out runs/smoke/rl\n",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"r1lib {__version__}")

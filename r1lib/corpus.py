@@ -10,7 +10,14 @@ measured proportions (``CorpusConfig``):
   one mental jump), ``long`` (every step written out, with a restatement of the problem), ``verify``
   (every step, a deliberately planted slip caught with "Wait, let me check ..." and corrected, and a final
   check). The longer, self-checking styles are more often correct on harder problems, as in reality
-  (``ERROR_RATES``): a direct answer to a 5-level problem is wrong 70% of the time, a verified one 5%.
+  (``ERROR_RATES``): a direct answer to a 5-level problem is wrong 70% of the time, a verified one 5%
+  (``CorpusConfig.error_rates`` overrides them per style).
+* **style by frame** (optional, ``template_styles``): style weights for documents under the R1-Zero
+  template, separate from the plain Q/A documents, so that the base can solve problems step by step
+  (plain frame) while mostly answering directly under the template: modest pass@1, higher pass@k.
+* **arithmetic drills** (optional, ``drill``): plain lists of single-operation facts ("4 * 7 = 28.
+  12 - 5 = 7.") drawn from the steps of the solution documents and their neighbours, so that the tiny
+  model learns the facts its written steps need within the fixed pretraining budget.
 * **language mixing**: a share of the long / verify solutions use Chinese connectives (所以, 然后, 等等…), so
   the language-consistency reward of R1's stage 2 has something to fix.
 * **layouts**: under the R1-Zero template some documents follow ``<think>…</think> <answer>…</answer>``,
@@ -25,6 +32,7 @@ Only the *train* split of the task generators feeds the corpus; evaluation uses 
 from __future__ import annotations
 
 import random
+import re
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -59,6 +67,17 @@ class CorpusConfig:
     frames: dict[str, float] = field(default_factory=lambda: {"r1_format": 0.20, "r1_loose": 0.40, "plain": 0.40})
     language_mix: float = 0.12   # share of 'long' / 'verify' documents written with Chinese connectives
     error_scale: float = 1.0     # multiplies ERROR_RATES (0 = no wrong solutions)
+    # Style weights under the R1-Zero template (frames r1_format / r1_loose); None = ``styles`` everywhere,
+    # and then ``styles`` holds for the plain frame only.
+    template_styles: dict[str, float] | None = None
+    # Per-style (difficulty 1, difficulty 5) error rates replacing ERROR_RATES; None = ERROR_RATES.
+    error_rates: dict[str, tuple[float, float]] | None = None
+    drill: float = 0.0           # share of documents that are arithmetic drills (fact lists, see drill_document)
+    drill_facts: int = 30        # facts per drill document
+    # 'long' / 'verify' documents restate the whole problem ("First, we need to solve: <problem>"); the tiny
+    # base copies it badly (other names and numbers) and then solves the altered problem. False writes
+    # "First, we need to solve it step by step." instead.
+    restate: bool = True
 
 
 @dataclass
@@ -77,8 +96,9 @@ def _pick(rng: random.Random, weights: dict[str, float]) -> str:
     return rng.choices(keys, weights=[weights[k] for k in keys])[0]
 
 
-def error_rate(style: str, difficulty: int, scale: float = 1.0) -> float:
-    lo, hi = ERROR_RATES[style]
+def error_rate(style: str, difficulty: int, scale: float = 1.0,
+               rates: dict[str, tuple[float, float]] | None = None) -> float:
+    lo, hi = (rates or ERROR_RATES)[style]
     t = (min(max(difficulty, 1), 5) - 1) / 4
     return min(1.0, scale * (lo + t * (hi - lo)))
 
@@ -122,7 +142,8 @@ def _connective(word: str, zh: bool) -> str:
     return ZH.get(word, word) if zh else word
 
 
-def render_reasoning(ex: Example, style: str, correct: bool, zh: bool, rng: random.Random) -> tuple[str, str]:
+def render_reasoning(ex: Example, style: str, correct: bool, zh: bool, rng: random.Random,
+                     restate: bool = True) -> tuple[str, str]:
     """Return (reasoning text, final answer) of one solution in the given style."""
     steps = [(str(a), str(b)) for a, b in ex.meta.get("steps", [])] or [(ex.problem, ex.answer)]
     answer = ex.answer
@@ -137,7 +158,8 @@ def render_reasoning(ex: Example, style: str, correct: bool, zh: bool, rng: rand
     if style == "short":
         steps = _merge_steps(steps, rng)
         return " ".join(f"{lhs} = {rhs}." for lhs, rhs in steps), answer
-    lines = [f"{_connective('First', zh)}, we need to solve: {ex.problem.strip()}"]
+    task_text = f": {ex.problem.strip()}" if restate else " it step by step."
+    lines = [f"{_connective('First', zh)}, we need to solve{task_text}"]
     slip_at = rng.randrange(len(steps)) if style == "verify" else -1
     for k, (lhs, rhs) in enumerate(steps):
         lead = _connective("Then", zh) if k else ""
@@ -156,13 +178,24 @@ def render_reasoning(ex: Example, style: str, correct: bool, zh: bool, rng: rand
     return " ".join(lines), answer
 
 
+def styles_for_frame(cfg: CorpusConfig, frame: str) -> dict[str, float]:
+    """Style weights used for documents of ``frame`` (``template_styles`` under the R1-Zero template)."""
+    if frame in ("r1_format", "r1_loose") and cfg.template_styles is not None:
+        return cfg.template_styles
+    return cfg.styles
+
+
 def render_document(ex: Example, rng: random.Random, cfg: CorpusConfig) -> Document:
-    style = _pick(rng, cfg.styles)
-    frame = _pick(rng, cfg.frames)
+    if cfg.template_styles is None:  # original draw order: the corpus of a default config is unchanged
+        style = _pick(rng, cfg.styles)
+        frame = _pick(rng, cfg.frames)
+    else:
+        frame = _pick(rng, cfg.frames)
+        style = _pick(rng, styles_for_frame(cfg, frame))
     difficulty = int(ex.meta.get("difficulty", 1))
-    correct = rng.random() >= error_rate(style, difficulty, cfg.error_scale)
+    correct = rng.random() >= error_rate(style, difficulty, cfg.error_scale, cfg.error_rates)
     zh = style in ("long", "verify") and rng.random() < cfg.language_mix
-    reasoning, answer = render_reasoning(ex, style, correct, zh, rng)
+    reasoning, answer = render_reasoning(ex, style, correct, zh, rng, restate=cfg.restate)
     if frame == "r1_format":
         text = f"{r1_zero_prompt(ex.problem)} <think> {reasoning} </think> <answer> {answer} </answer>"
     elif frame == "r1_loose":
@@ -180,19 +213,108 @@ def render_document(ex: Example, rng: random.Random, cfg: CorpusConfig) -> Docum
                     difficulty=difficulty)
 
 
+_FACT = re.compile(r"(-?\d+) ([-+*/]) (-?\d+)$")
+Fact = tuple[int, str, int, int]
+
+
+def _apply(a: int, op: str, b: int) -> int | None:
+    if op == "+":
+        return a + b
+    if op == "-":
+        return a - b
+    if op == "*":
+        return a * b
+    return a // b if b != 0 and a % b == 0 else None
+
+
+def step_facts(examples: list[Example]) -> list[Fact]:
+    """The single-operation facts ``(a, op, b, result)`` that the examples' solution steps write out.
+
+    A step's left side ends in ``a op b`` ("pages printed = 6 * 2", "x = 60 / 5"). Steps whose left side
+    does not, or whose tail is part of a longer expression ("-32 - 6 + 64 - 50" at difficulty >= 3, where
+    ``64 - 50`` is not the step's result), are skipped: only true single-operation facts are kept.
+    """
+    facts: list[Fact] = []
+    for ex in examples:
+        for lhs, rhs in ex.meta.get("steps", []):
+            m = _FACT.search(str(lhs).strip())
+            if m is None:
+                continue
+            try:
+                fact = (int(m.group(1)), m.group(2), int(m.group(3)), int(rhs))
+            except ValueError:
+                continue
+            if _apply(*fact[:3]) == fact[3]:
+                facts.append(fact)
+    return facts
+
+
+def _neighbour(fact: Fact, rng: random.Random) -> Fact:
+    """A fact of the same operation with operands near ``fact``'s, so the drill covers the whole range."""
+    a, op, b, _ = fact
+    if op == "/":  # keep divisions exact: perturb the quotient and the divisor
+        sign = -1 if a < 0 else 1
+        q, d = abs(a) // b if b else 0, max(2, b + rng.randint(-1, 1))
+        q = sign * max(0, q + rng.randint(-2, 2))
+        return (q * d, op, d, q)
+    a2 = a + rng.randint(-3, 3)
+    b2 = max(0, b + rng.randint(-3, 3))
+    if op == "*":
+        a2 = max(0, a2)
+    r2 = _apply(a2, op, b2)
+    return (a2, op, b2, r2) if r2 is not None else fact
+
+
+def drill_document(pool: list[Fact], rng: random.Random, n_facts: int) -> str:
+    """A plain list of arithmetic facts ("4 * 7 = 28. 12 - 5 = 7. ..."): the times table of the corpus.
+
+    Half of the facts are drawn from ``pool`` (the steps the task solutions use, in their proportions),
+    half are neighbours of pool facts (operands moved by a few), which covers the operand / result ranges
+    of the steps rather than only the exact steps seen.
+    """
+    out = []
+    for _ in range(n_facts):
+        fact = rng.choice(pool)
+        if rng.random() < 0.5:
+            fact = _neighbour(fact, rng)
+        a, op, b, r = fact
+        out.append(f"{a} {op} {b} = {r}.")
+    return " ".join(out)
+
+
 def build_corpus(n: int, *, mix: dict[str, float], difficulty: tuple[int, int] = (1, 5), seed: int = 0,
                  cfg: CorpusConfig | None = None) -> list[Document]:
-    """``n`` documents from the *train* split of the task generators, deterministic by seed."""
+    """``n`` documents from the *train* split of the task generators, deterministic by seed.
+
+    A share ``cfg.drill`` of them are arithmetic drills (style, frame and task ``"drill"``) built from the
+    steps of the solution documents, inserted at random positions.
+    """
     from r1lib.tasks import generate_mix
 
     cfg = cfg or CorpusConfig()
-    examples = generate_mix(mix, n, split="train", seed=seed, difficulty=difficulty)
+    n_drill = int(round(cfg.drill * n))
+    examples = generate_mix(mix, n - n_drill, split="train", seed=seed, difficulty=difficulty)
     rng = random.Random(seed + 7919)
-    return [render_document(ex, rng, cfg) for ex in examples]
+    docs = [render_document(ex, rng, cfg) for ex in examples]
+    pool = step_facts(examples)
+    if n_drill and pool:
+        drill_rng = random.Random(seed + 104729)
+        for _ in range(n_drill):
+            text = drill_document(pool, drill_rng, cfg.drill_facts)
+            doc = Document(text=text, style="drill", frame="drill", correct=True, language_mixed=False,
+                           task="drill", difficulty=0)
+            docs.insert(drill_rng.randrange(len(docs) + 1), doc)
+    return docs
 
 
 def corpus_stats(docs: list[Document]) -> dict[str, Any]:
-    """Measured proportions of a corpus: styles, frames, language mixing, wrong solutions per style."""
+    """Measured proportions of a corpus: styles, frames, language mixing, wrong solutions per style.
+
+    Style / frame / language / wrong shares are over the solution documents; ``drill`` is the share of
+    drill documents among all documents and ``drill_chars`` their share of the characters.
+    """
+    all_docs = docs
+    docs = [d for d in all_docs if d.style != "drill"]
     n = max(len(docs), 1)
     by_style = Counter(d.style for d in docs)
     stats: dict[str, Any] = {
@@ -205,6 +327,11 @@ def corpus_stats(docs: list[Document]) -> dict[str, Any]:
                            for s in STYLES},
         "tasks": {t: c / n for t, c in Counter(d.task for d in docs).items()},
         "mean_chars": sum(len(d.text) for d in docs) / n,
+        "drill": (len(all_docs) - len(docs)) / max(len(all_docs), 1),
+        "drill_chars": (sum(len(d.text) for d in all_docs if d.style == "drill")
+                        / max(1, sum(len(d.text) for d in all_docs))),
+        "styles_by_frame": {f: {s: sum(d.style == s for d in docs if d.frame == f)
+                                / max(1, sum(d.frame == f for d in docs)) for s in STYLES} for f in FRAMES},
     }
     return stats
 

@@ -1,7 +1,8 @@
 """Launch the RL engine in its own process(es) with ``accelerate launch``.
 
-The same command runs one CPU process, DDP on CPU (gloo), DDP on GPUs or DeepSpeed ZeRO-2/3; only the
-accelerate config file changes (``experiments/accelerate/``, see its README)::
+The same command runs one CPU process, DDP on CPU (gloo), DDP on GPUs or DeepSpeed ZeRO-2 (the engine
+refuses ZeRO-3 for now); only the accelerate config file changes (``experiments/accelerate/``, see its
+README)::
 
     accelerate launch --config_file experiments/accelerate/ddp_cpu_2proc.yaml \\
         -m r1lib train-rl experiments/default.yaml --init runs/default/base_model --out runs/default/r1_zero
@@ -14,7 +15,8 @@ calls it). It fixes a silent accelerate pitfall: a multi-process launch on a mac
 (``distributed_type: MULTI_GPU`` in the config, i.e. torchrun) gives every process
 ``DistributedType.NO`` and ``num_processes == 1`` unless the Accelerator is built with ``cpu=True``;
 each process would then train alone and all would write the same output folder. With ``cpu=True``
-the processes form one MULTI_CPU group over gloo.
+the processes form one MULTI_CPU group over gloo. DeepSpeed on CPU has the same trap in another form
+(see :func:`make_accelerator`).
 """
 
 from __future__ import annotations
@@ -209,19 +211,27 @@ def _launched_world_size() -> int:
 def make_accelerator(**kwargs: Any) -> Any:
     """The ``Accelerator`` for a process started by ``accelerate launch``, torchrun or plain ``python``.
 
-    Multi-process without GPUs and without DeepSpeed: ``cpu=True``, so that the processes form one
-    MULTI_CPU gloo group (see the module docstring). Not with DeepSpeed: ``cpu=True`` would silently
-    turn DeepSpeed off (../shared/notes/stack.md), and DeepSpeed brings up its own gloo group on CPU.
+    Without GPUs: multi-process without DeepSpeed gets ``cpu=True``, so that the processes form one
+    MULTI_CPU gloo group (see the module docstring). DeepSpeed must not get ``cpu=True`` (it would be
+    silently turned off, ../shared/notes/stack.md); it gets the backend ``gloo`` named instead, since
+    otherwise accelerate sees 1 process (``backend is None``) while DeepSpeed's group holds all of them,
+    and every process would write checkpoints and logs as the main one.
     Raises RuntimeError when the launcher started N > 1 processes but accelerate sees another number
     (every process would train alone).
     """
     import torch
     from accelerate import Accelerator
+    from accelerate.utils import InitProcessGroupKwargs
 
     world = _launched_world_size()
     deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
-    if world > 1 and not deepspeed and not torch.cuda.is_available() and "cpu" not in kwargs:
-        kwargs["cpu"] = True
+    if not torch.cuda.is_available():
+        if deepspeed and "kwargs_handlers" not in kwargs:
+            # Without a backend accelerate records DistributedType.NO / 1 process while DeepSpeed's own
+            # group has all of them: every process would act as the main one. Name gloo explicitly.
+            kwargs["kwargs_handlers"] = [InitProcessGroupKwargs(backend="gloo")]
+        elif world > 1 and not deepspeed and "cpu" not in kwargs:
+            kwargs["cpu"] = True
     acc = Accelerator(**kwargs)
     if acc.num_processes != world:
         raise RuntimeError(f"the launcher started {world} processes but accelerate sees {acc.num_processes} "

@@ -41,7 +41,7 @@ import hashlib
 import inspect
 import itertools
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
 FinishReason = Literal["stop", "eos", "length"]
@@ -91,6 +91,10 @@ class Completion:
     text: str
     token_ids: list[int]
     finish_reason: FinishReason
+    # Per-token log-probs of ``token_ids`` under the temperature-scaled distribution *before* top-p
+    # (the policy-gradient log-probs when rollouts use top-p 1.0); None when the back-end does not report
+    # them. The RL engine uses them as the "old" log-probs and saves a forward pass.
+    logprobs: list[float] | None = field(default=None, compare=False, repr=False)
 
     @property
     def num_tokens(self) -> int:
@@ -261,6 +265,7 @@ class HFSampler:
 # ---------------------------------------------------------------------------------------------------------------
 
 _KV_ATTENTION = "r1lib_sdpa_gqa"  # name under which the decode attention is registered with transformers
+_MIN_SHARED_PREFIX = 16  # shortest common prompt prefix (tokens) that KVCacheSampler prefills once for all rows
 # Keyword arguments the attention function may receive without changing the maths of plain causal attention
 # (anything else, e.g. a sliding window or a position bias, goes to transformers' own sdpa function).
 _KV_ATTENTION_SAFE_KWARGS = frozenset({"position_ids", "use_cache", "cache_position", "is_causal", "output_attentions"})
@@ -370,18 +375,27 @@ class KVCacheSampler:
     step copies the whole cache) and sdpa's ``repeat_kv`` (another full copy of the cache per layer and step
     for grouped-query attention). This loop instead
 
-    - prefills left-padded prompts once (``attention_mask`` + ``position_ids`` as ``generate`` builds them),
+    - prefills left-padded prompts once (``attention_mask`` + ``position_ids`` as ``generate`` builds them):
+      each distinct prompt once (its n samples copy its cache rows), and the token prefix common to all
+      prompts of a batch (the R1-Zero template) once for all of them (``share_prefix``),
     - keeps keys/values in a buffer allocated once per batch (a ``DynamicLayer`` subclass, so any
       transformers causal LM with a standard cache works: Llama, Qwen2, ...),
     - passes the decode mask as a ready 4D view and runs decode attention with SDPA's ``enable_gqa``
       (bit-identical to the ``repeat_kv`` path; see :func:`_kv_attention`),
     - samples vectorised over the batch, detects EOS and stop strings incrementally (a per-token string
       table picks candidate tokens, a decode of the row's tail confirms), and stops when all rows are done,
-    - optionally drops finished rows from the batch (``compact``), so long stragglers do not keep paying
-      for the whole batch.
+    - drops finished rows from the batch (``compact``), so that a few long completions do not keep the
+      whole batch running (``generate`` steps every row until the longest one ends).
 
     Measured on the default base model (benchmarks/bench_sampler.py, results/benchmarks/sampler.json):
     MEASURED_NUMBERS_PLACEHOLDER
+
+    Stop strings are matched in the decoded completion (``skip_special_tokens=True``), the rule that
+    :func:`postprocess_completion` applies. transformers' ``stop_strings`` criterion, used by HFSampler,
+    also matches across the prompt/completion boundary and inside special tokens' text (``"e"`` in
+    ``<|end|>``); HFSampler then ends the row early, and post-processing, which finds no stop string in the
+    completion, reports ``"length"`` with pad ids in ``token_ids``. KVCacheSampler does not copy that; with
+    ``"</answer>"`` and the R1-Zero prompt (ending in ``"Assistant:"``) neither case can occur.
 
     Randomness (``rng``)
     --------------------
@@ -393,19 +407,22 @@ class KVCacheSampler:
       of the call (up to floating-point differences between batch shapes). The global RNG is not reseeded.
     - ``"hf"``: the same random stream as :class:`HFSampler` (``torch.manual_seed(params.seed)``, then what
       ``torch.multinomial`` draws for the whole batch every step, also after rows were compacted away), so
-      sampled completions equal HFSampler's token for token (tested). For checks and comparisons.
+      sampled completions equal HFSampler's token for token (tested). For checks and comparisons; by
+      default it prefills whole prompts (no ``share_prefix``) so that the logits are bit-identical too.
 
     The model may be in train mode or wrapped (``.module`` of DDP/DeepSpeed is unwrapped): generation runs
     in ``eval()`` under ``torch.inference_mode`` and the previous mode is restored. ``num_threads``: torch's
     intra-op threads during ``generate`` (restored after), as in :class:`HFSampler`.
 
     ``compact``: drop finished rows once at least this fraction of the current batch is finished
-    (``None`` or ``0``: never).
+    (``None`` or ``0``: never). ``share_prefix``: prefill the prompts' common token prefix once (at least
+    ``_MIN_SHARED_PREFIX`` tokens; logits then agree with a full prefill to float rounding, not bit for bit);
+    ``None``: on with ``rng="per_row"``, off with ``rng="hf"``.
     """
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, *, num_threads: int | None = None,
                  add_special_tokens: bool = True, rng: Literal["per_row", "hf"] = "per_row",
-                 compact: float | None = 0.25) -> None:
+                 compact: float | None = 0.125, share_prefix: bool | None = None) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_threads is not None and num_threads < 1:
@@ -423,6 +440,7 @@ class KVCacheSampler:
         self.add_special_tokens = add_special_tokens
         self.rng = rng
         self.compact = compact or None
+        self.share_prefix = rng == "per_row" if share_prefix is None else share_prefix
         self.eos_token_ids = HFSampler._eos_ids(model, tokenizer)
         if not self.eos_token_ids:
             raise ValueError("KVCacheSampler: neither the tokenizer nor the model's generation_config defines an EOS token")
@@ -464,6 +482,71 @@ class KVCacheSampler:
             return False
         return _find_stop(self.tokenizer.decode(ids, skip_special_tokens=True), stop) is not None
 
+    # ------------------------------------------------------------------ prefill
+
+    def _prefill(self, input_ids: Any, mask2d: Any, position: Any, capacity: int) -> tuple[Any, Any, bool, int]:
+        """Run the prompts (left-padded ``input_ids``) through the model into a new cache of ``capacity`` positions.
+
+        Returns ``(cache, last-position logits, fast, shared)``: ``fast`` when every cache layer is a
+        preallocated buffer (plain full-attention models; sliding-window layers etc. keep transformers'
+        own cache), ``shared`` the number of prompt columns filled from a shared prefix (0: none).
+        """
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        cache = DynamicCache(config=self.model.config)
+        fast = bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
+        if fast:
+            layer_cls = _buffer_layer_class()
+            cache.layers = [layer_cls(capacity) for _ in cache.layers]
+        kw: dict[str, Any] = {"logits_to_keep": 1} if self._accepts_logits_to_keep else {}
+        shared = self._seed_shared_prefix(cache, input_ids, mask2d) if fast and self.share_prefix else 0
+        logits = self.model(input_ids=input_ids[:, shared:], attention_mask=mask2d, position_ids=position[:, shared:],
+                            past_key_values=cache, use_cache=True, **kw).logits[:, -1]
+        return cache, logits, fast, shared
+
+    def _seed_shared_prefix(self, cache: Any, input_ids: Any, mask2d: Any) -> int:
+        """Prefill the token prefix that all rows share once and copy its keys/values into every row.
+
+        Returns the number k of left-padded columns now in ``cache`` (0: nothing shared, cache untouched).
+        Row b (``pad_b`` padding columns) gets the shared prefix's first ``k - pad_b`` keys/values in its
+        columns ``pad_b..k-1`` (a token's keys/values depend only on the tokens before it and its position,
+        which are the same in every row); columns before ``pad_b`` are padding and masked. The caller then
+        prefills columns ``k..`` as usual, which recomputes the rest of the prefix for padded rows. Only when
+        the prefix is long enough to pay for the extra forward (``_MIN_SHARED_PREFIX`` tokens) and every row
+        keeps at least one token for the second pass.
+        """
+        import torch
+
+        rows, plen = input_ids.shape
+        if rows < 2:
+            return 0
+        lengths = mask2d.sum(1)
+        pad = plen - lengths
+        longest = int(pad.argmin())
+        ref = input_ids[longest]
+        # common token prefix: compare every row's tokens (shifted by its padding) with the longest row's
+        k = int(lengths.min()) - 1
+        for b in range(rows):
+            row = input_ids[b, int(pad[b]):int(pad[b]) + k]
+            diff = (row != ref[:k]).nonzero()
+            if len(diff):
+                k = int(diff[0])
+        if k < _MIN_SHARED_PREFIX:
+            return 0
+        from transformers import DynamicCache
+
+        prefix_cache = DynamicCache(config=self.model.config)
+        positions = torch.arange(k, device=input_ids.device).unsqueeze(0)
+        self.model(input_ids=ref[:k].unsqueeze(0), position_ids=positions, past_key_values=prefix_cache,
+                   use_cache=True, **({"logits_to_keep": 1} if self._accepts_logits_to_keep else {}))
+        index = (torch.arange(k, device=input_ids.device).unsqueeze(0) - pad.unsqueeze(1)).clamp(min=0)  # [rows, k]
+        for layer, prefix in zip(cache.layers, prefix_cache.layers):
+            keys = prefix.keys[0][:, index].transpose(0, 1)        # [heads, rows, k, dim] -> [rows, heads, k, dim]
+            values = prefix.values[0][:, index].transpose(0, 1)
+            layer.update(keys, values)
+        return k
+
     # ------------------------------------------------------------------ sampling
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
@@ -498,10 +581,13 @@ class KVCacheSampler:
             with torch.inference_mode():
                 for start in range(0, len(rows), self.batch_size):
                     batch = rows[start: start + self.batch_size]
-                    for (i, j), ids in zip(batch, self._generate_batch([prompts[i] for i, _ in batch], batch, params,
-                                                                       base_seed)):
-                        out[i][j] = postprocess_completion(ids, self.tokenizer, eos_token_ids=self.eos_token_ids,
-                                                           stop=params.stop)
+                    ids_rows, lp_rows = self._generate_batch([prompts[i] for i, _ in batch], batch, params, base_seed)
+                    for (i, j), ids, lps in zip(batch, ids_rows, lp_rows):
+                        c = postprocess_completion(ids, self.tokenizer, eos_token_ids=self.eos_token_ids,
+                                                   stop=params.stop)
+                        if params.temperature > 0:
+                            c.logprobs = lps[: c.num_tokens]
+                        out[i][j] = c
         finally:
             if switch:
                 config._attn_implementation = old_attn
@@ -512,11 +598,10 @@ class KVCacheSampler:
         return [[c for c in row if c is not None] for row in out]
 
     def _generate_batch(self, texts: list[str], batch: list[tuple[int, int]], params: SamplingParams,
-                        base_seed: int | None) -> list[list[int]]:
-        """Generated token ids (no padding; cut at EOS or at the token completing a stop string) per row."""
+                        base_seed: int | None) -> tuple[list[list[int]], list[list[float]]]:
+        """Generated token ids (no padding; cut at EOS or at the token completing a stop string) per row,
+        and their log-probs under the temperature-scaled distribution (before top-p; empty when greedy)."""
         import torch
-        from transformers import DynamicCache
-        from transformers.cache_utils import DynamicLayer
 
         model, device = self.model, next(self.model.parameters()).device
         # The n samples of a prompt are adjacent rows: prefill each distinct prompt once, then copy its cache rows.
@@ -531,18 +616,10 @@ class KVCacheSampler:
         max_new = params.max_new_tokens
         capacity = plen + max_new
 
-        cache = DynamicCache(config=model.config)
-        # Preallocated layers only where the cache is plain full attention (sliding-window layers etc. stay as built).
-        fast = bool(cache.layers) and all(type(layer) is DynamicLayer for layer in cache.layers)
-        if fast:
-            layer_cls = _buffer_layer_class()
-            cache.layers = [layer_cls(capacity) for _ in cache.layers]
+        position = (mask2d.long().cumsum(-1) - 1).masked_fill(mask2d == 0, 0)  # as generate() builds them
+        cache, logits, fast, _ = self._prefill(input_ids, mask2d, position, capacity)
         padded = bool((mask2d == 0).any())
         mask_4d = fast and model.config._attn_implementation == _KV_ATTENTION  # our attention takes sdpa's bool mask
-        position = (mask2d.long().cumsum(-1) - 1).masked_fill(mask2d == 0, 0)  # as generate() builds them
-        kw: dict[str, Any] = {"logits_to_keep": 1} if self._accepts_logits_to_keep else {}
-        logits = model(input_ids=input_ids, attention_mask=mask2d, position_ids=position, past_key_values=cache,
-                       use_cache=True, **kw).logits[:, -1]
         if len(firsts) < rows:
             cache.batch_select_indices(expand)
             logits, mask2d, position = logits[expand], mask2d[expand], position[expand]
@@ -562,6 +639,7 @@ class KVCacheSampler:
         pad = torch.tensor(self.pad_token_id, device=device)
 
         generated: list[list[int]] = [[] for _ in range(rows)]
+        logprobs: list[list[float]] = [[] for _ in range(rows)]
         alive = list(range(rows))          # batch position -> row
         alive_t = torch.arange(rows, device=device)
         done = [False] * len(alive)        # per batch position
@@ -573,7 +651,7 @@ class KVCacheSampler:
                 tokens = scores.argmax(-1)
             else:
                 if params.temperature != 1.0:
-                    scores = scores
+                    scores = scores / params.temperature
                 if params.top_p < 1.0:
                     scores = _top_p_filter(scores, params.top_p)
                 probs = torch.softmax(scores, dim=-1)
@@ -588,6 +666,8 @@ class KVCacheSampler:
                     u = uniforms[alive_t, step].unsqueeze(1) * cdf[:, -1:]
                     tokens = torch.searchsorted(cdf, u, right=True).squeeze(1).clamp_max(cdf.shape[-1] - 1)
             token_list = tokens.tolist()
+            lp_list = (torch.log_softmax(logits.float() / params.temperature, dim=-1)
+                       .gather(-1, tokens[:, None]).squeeze(-1).tolist() if sampling else None)
             is_eos = torch.isin(tokens, eos).tolist()
             check = candidates[tokens].tolist() if candidates is not None else [bool(params.stop)] * len(token_list)
             for b, (tok, e, c) in enumerate(zip(token_list, is_eos, check)):
@@ -595,6 +675,8 @@ class KVCacheSampler:
                     continue
                 ids = generated[alive[b]]
                 ids.append(tok)
+                if lp_list is not None:
+                    logprobs[alive[b]].append(lp_list[b])
                 if e or (c and self._hits_stop(ids, params.stop)):
                     done[b] = True
                     n_done += 1
@@ -616,7 +698,7 @@ class KVCacheSampler:
             step_mask = (mask_buf[:, None, None, :length] if mask_4d else mask_buf[:, :length]) if padded else None
             logits = model(input_ids=tokens[:, None], attention_mask=step_mask, position_ids=position,
                            past_key_values=cache, use_cache=True).logits[:, -1]
-        return generated
+        return generated, logprobs
 
 
 def _top_p_filter(scores: Any, top_p: float) -> Any:

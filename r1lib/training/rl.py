@@ -134,7 +134,8 @@ class RLTrainer:
 
     def __init__(self, cfg: Any, *, init_model: str | os.PathLike, out_dir: str | os.PathLike,
                  train_examples: Sequence[Example] | None = None, eval_examples: Sequence[Example] | None = None,
-                 accelerator: Any = None, progress: bool = False) -> None:
+                 accelerator: Any = None, progress: bool = False,
+                 initial_eval: dict[str, float] | None = None) -> None:
         from accelerate import Accelerator
 
         from r1lib.models import load_model
@@ -143,6 +144,9 @@ class RLTrainer:
 
         self.cfg = cfg
         self.rl = cfg.rl
+        # The step-0 evaluation of the initial model, when the caller already has it (ablations evaluate
+        # the same base model once for all arms and seeds): logged instead of evaluating again.
+        self.initial_eval = dict(initial_eval) if initial_eval else None
         self.out_dir = Path(out_dir)
         self.progress = progress
         self.acc = accelerator if accelerator is not None else Accelerator()
@@ -396,7 +400,7 @@ class RLTrainer:
                 sums["value_loss"] = sums.get("value_loss", 0.0) + float(v_loss.detach()) / rl.mini_batches
             if not torch.isfinite(loss):
                 last = self.latest_checkpoint()
-                raise TrainingError(f"step {step}, mini-batch {i}: the loss is {float(loss)} (NaN/inf); stopping "
+                raise TrainingError(f"step {step + 1}, mini-batch {i}: the loss is {float(loss.detach())} (NaN/inf); stopping "
                                     f"without an update. Last good checkpoint: {last or 'none yet'}")
             self.acc.backward(loss)
             grad_norm = critic_norm = None
@@ -498,7 +502,7 @@ class RLTrainer:
                 try:
                     metrics = self._step()
                 except EmptyBatchError as err:
-                    raise TrainingError(f"step {self.step}: {err}. Last good checkpoint: "
+                    raise TrainingError(f"step {self.step + 1}: {err}. Last good checkpoint: "
                                         f"{self.latest_checkpoint() or 'none yet'}") from None
                 self.step += 1
                 self.train_seconds += time.perf_counter() - t0
@@ -527,6 +531,9 @@ class RLTrainer:
 
     def _eval_and_log(self, tracker: Any, step: int) -> dict[str, float]:
         ev: dict[str, float] = {}
+        if step == 0 and self.initial_eval is not None:
+            self._log(tracker, self.initial_eval, 0)
+            return dict(self.initial_eval)
         if self.acc.is_main_process:
             t0 = time.perf_counter()
             ev = self.evaluate(step)
