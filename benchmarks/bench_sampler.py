@@ -94,28 +94,47 @@ def main(repeats: int = 3, threads: tuple[int, ...] = (1, 2), lengths: tuple[int
                 "kv_hf_rng": KVCacheSampler(model, tok, batch_size=64, rng="hf"),
                 "kv_hf_rng_shared": KVCacheSampler(model, tok, batch_size=64, rng="hf", share_prefix=True),
                 "kv": KVCacheSampler(model, tok, batch_size=64)}
-    load_before = os.getloadavg()
+    results: dict[str, Any] = {
+        "machine": {"python": platform.python_version(), "processor": platform.machine(), "cpus": os.cpu_count(),
+                    "torch": torch.__version__, "load_avg_before": os.getloadavg()},
+        "model": str(MODEL.relative_to(REPO)), "batch_size": 64, "repeats": repeats,
+        "params": {"temperature": 1.0, "top_p": 1.0, "seed": 0}, "complete": False,
+        "settings": [], "eval_like": None, "compaction_sweep": [],
+    }
+
+    def save() -> None:  # after every setting, so that an interrupted run keeps what it measured
+        results["machine"]["load_avg_after"] = os.getloadavg()
+        if write:
+            OUT.parent.mkdir(parents=True, exist_ok=True)
+            OUT.write_text(json.dumps(results, indent=2) + "\n")
+
     warm = SamplingParams(temperature=1.0, max_new_tokens=8, seed=0)
     for sampler in samplers.values():  # first-call costs (imports, token-string table) stay out of the timings
         sampler.generate(prompts[:8], warm)
 
-    settings = []
-    _print_header()
-    for n_threads in threads:
+    def run_settings(n_threads: int) -> None:
         for max_new in lengths:
             for shape, (ps, n) in shapes.items():
                 params = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=max_new, n=n, seed=0)
                 res = compare(samplers, ps, params, n_threads, repeats)
-                settings.append({"shape": shape, "max_new_tokens": max_new, "threads": n_threads, "results": res})
-                _print_row(settings[-1])
+                results["settings"].append({"shape": shape, "max_new_tokens": max_new, "threads": n_threads,
+                                            "results": res})
+                _print_row(results["settings"][-1])
+                save()
+
+    # one thread first, with the extra settings; more threads (slow when other jobs share the cores) last
+    _print_header()
+    run_settings(threads[0])
 
     eval_params = SamplingParams(temperature=0.6, top_p=0.95, max_new_tokens=lengths[-1], n=1, seed=0)
     eval_like = {"shape": "64x1", "max_new_tokens": lengths[-1], "threads": threads[0], "temperature": 0.6,
                  "top_p": 0.95, "results": compare(samplers, prompts, eval_params, threads[0], repeats)}
     _print_row(eval_like)
+    results["eval_like"] = eval_like
+    save()
 
     sweep = {str(c): KVCacheSampler(model, tok, batch_size=64, compact=c) for c in (None, 0.05, 0.125, 0.25, 0.5)}
-    compaction = []
+    compaction = results["compaction_sweep"]
     for shape, (ps, n) in shapes.items():
         sweep_params = SamplingParams(temperature=1.0, max_new_tokens=lengths[-1], n=n, seed=0)
         compaction.append({"shape": shape, "max_new_tokens": lengths[-1], "threads": threads[0],
@@ -123,17 +142,12 @@ def main(repeats: int = 3, threads: tuple[int, ...] = (1, 2), lengths: tuple[int
         print(f"compaction threshold sweep (kv, {shape}, T=1, {lengths[-1]} tokens):",
               ", ".join(f"{k}: {v['wall_s']:.2f}s wall / {v['cpu_s']:.2f}s cpu"
                         for k, v in compaction[-1]["results"].items()))
+        save()
 
-    results = {
-        "machine": {"python": platform.python_version(), "processor": platform.machine(), "cpus": os.cpu_count(),
-                    "torch": torch.__version__, "load_avg_before": load_before, "load_avg_after": os.getloadavg()},
-        "model": str(MODEL.relative_to(REPO)), "batch_size": 64, "repeats": repeats,
-        "params": {"temperature": 1.0, "top_p": 1.0, "seed": 0},
-        "settings": settings, "eval_like": eval_like, "compaction_sweep": compaction,
-    }
-    if write:
-        OUT.parent.mkdir(parents=True, exist_ok=True)
-        OUT.write_text(json.dumps(results, indent=2) + "\n")
+    for n_threads in threads[1:]:
+        run_settings(n_threads)
+    results["complete"] = True
+    save()
     return results
 
 

@@ -87,18 +87,31 @@ class RunResult:
     gpu_max_allocated_mb: float | None
     trainable_params: int
     model_copies: int
+    model_state_mb: float = 0.0
     final_eval: dict[str, float] = field(default_factory=dict)
 
 
-def model_inventory(trainer: Any) -> tuple[int, int]:
-    """(trainable parameters, full model copies in memory) of a trainer: policy, reference, critic."""
+def model_inventory(trainer: Any) -> tuple[int, int, float]:
+    """(trainable parameters, full model copies in memory, model-state MiB) of a trainer.
+
+    Model state = weights + gradients + AdamW's two moments of every trained model (policy, critic) and
+    the weights of the frozen reference: 4 x trainable + 1 x frozen parameter bytes. Unlike the process
+    RSS it does not depend on what ran earlier in the process, so arms compare fairly.
+    """
+    def nbytes(module: Any, trainable: bool) -> int:
+        return sum(p.numel() * p.element_size() for p in module.parameters() if p.requires_grad == trainable)
+
     trainable = sum(p.numel() for p in trainer.policy.parameters() if p.requires_grad)
     copies = 1 + (trainer.ref is not None)
+    state = 4 * nbytes(trainer.policy, True)
+    if trainer.ref is not None:
+        state += nbytes(trainer.ref, False)
     if trainer.critic is not None:
         critic = trainer.acc.unwrap_model(trainer.critic)
         trainable += sum(p.numel() for p in critic.parameters() if p.requires_grad)
+        state += 4 * nbytes(critic, True)
         copies += 1
-    return trainable, copies
+    return trainable, copies, state / 2**20
 
 
 def run_arms(cfg: Any, arms: Mapping[str, Mapping[str, Any]], seeds: Sequence[int], *, init_model: str | os.PathLike,
@@ -124,7 +137,7 @@ def run_arms(cfg: Any, arms: Mapping[str, Mapping[str, Any]], seeds: Sequence[in
             with PeakMemory() as mem:
                 trainer = RLTrainer(arm_cfg, init_model=init_model, out_dir=out, eval_examples=test,
                                     progress=progress, initial_eval=base_eval)
-                trainable, copies = model_inventory(trainer)
+                trainable, copies, state_mb = model_inventory(trainer)
                 res = trainer.train(resume=resume)
             df = read_metrics(out)
             step_rows = df.dropna(subset=["step_time"]) if "step_time" in df else df.iloc[0:0]
@@ -138,7 +151,8 @@ def run_arms(cfg: Any, arms: Mapping[str, Mapping[str, Any]], seeds: Sequence[in
             results.append(RunResult(arm=arm, seed=seed, out_dir=str(out), steps=res.steps,
                                      train_seconds=res.train_seconds, sec_per_step=sec, peak_rss_mb=mem.peak_rss_mb,
                                      delta_rss_mb=mem.delta_rss_mb, gpu_max_allocated_mb=mem.gpu_max_allocated_mb,
-                                     trainable_params=trainable, model_copies=copies, final_eval=final))
+                                     trainable_params=trainable, model_copies=copies, model_state_mb=state_mb,
+                                     final_eval=final))
             del trainer
             gc.collect()
     return results
@@ -164,7 +178,10 @@ def _last_eval(df: Any) -> dict[str, float]:
 
 
 def summarize(results: Sequence[RunResult], metric: str = "eval/pass@1") -> dict[str, Any]:
-    """Per arm: mean and std over seeds of the final ``metric``, median s/step, peak memory, sizes."""
+    """Per arm: mean and std over seeds of the final ``metric``, median s/step, memory, sizes.
+
+    ``peak_mem_mb`` is the process's peak RSS during the arm's runs (it includes everything loaded before,
+    so it depends on the order of arms); ``model_state_mb`` is the order-free model-state size."""
     out: dict[str, Any] = {}
     for arm in dict.fromkeys(r.arm for r in results):
         rs = [r for r in results if r.arm == arm]
@@ -178,6 +195,7 @@ def summarize(results: Sequence[RunResult], metric: str = "eval/pass@1") -> dict
             "gpu_max_allocated_mb": max((r.gpu_max_allocated_mb or 0.0) for r in rs) or None,
             "trainable_params": rs[0].trainable_params,
             "model_copies": rs[0].model_copies,
+            "model_state_mb": rs[0].model_state_mb,
             "train_seconds": sum(r.train_seconds for r in rs),
             "seeds": [r.seed for r in rs],
         }

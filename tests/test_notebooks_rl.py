@@ -63,7 +63,7 @@ def test_notebook_02_grpo_vs_ppo(tmp_path, tiny_model_dir, monkeypatch):
     m = json.loads((tmp_path / "results" / "ablation_grpo_vs_ppo" / "metrics.json").read_text())
     assert set(m["methods"]) == {"GRPO", "PPO (lambda=0.95)", "PPO (lambda=1.0)"}
     for arm, s in m["methods"].items():
-        assert set(s["final_pass_at_1"]) >= {"mean", "std"} and s["sec_per_step"] > 0 and s["peak_mem_mb"] > 0, arm
+        assert set(s["final_pass_at_1"]) >= {"mean", "std"} and s["sec_per_step"] > 0 and s["peak_mem_mb"] > 0 and s["model_state_mb"] > 0, arm
     assert m["methods"]["GRPO"]["model_copies"] == 2 and m["methods"]["PPO (lambda=1.0)"]["model_copies"] == 3
     assert m["methods"]["PPO (lambda=1.0)"]["trainable_params"] > m["methods"]["GRPO"]["trainable_params"]
     assert len(m["runs"]) == 6 and "finding" in m

@@ -293,7 +293,32 @@ def nucleus_probs(logits: torch.Tensor, temperature: float, top_p: float) -> tor
     return p / p.sum()
 
 
-@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.7, 0.8)])
+@pytest.mark.parametrize("top_p", [1.0, 0.9, 0.5, 1e-6])
+def test_inverse_cdf_nucleus_sampler(top_p):
+    """The per_row draw: over a fine grid of uniforms, each token's share equals its nucleus probability.
+    Rows mix peaked distributions (nucleus among the top tokens) and flat ones (full sort fallback)."""
+    from r1lib.sampling import _NUCLEUS_TOPK, _sample_inverse_cdf
+
+    gen = torch.Generator().manual_seed(0)
+    vocab, grid = 300, 5000
+    scales = torch.tensor([0.1, 1.0, 4.0, 12.0])  # flat ... peaked
+    logits = torch.randn(len(scales), vocab, generator=gen) * scales[:, None]
+    logits[:, 7] = logits[:, 8]  # a tie
+    probs = torch.softmax(logits, -1)
+    u = (torch.arange(grid, dtype=torch.float64) + 0.5) / grid
+    # every row against every grid point, in one call: row r of grid point g is row g * rows + r
+    tokens = _sample_inverse_cdf(probs.repeat(grid, 1), u.repeat_interleave(len(scales)), top_p).view(grid, -1)
+    top_mass = probs.topk(_NUCLEUS_TOPK, -1).values.sum(-1)
+    if 0.01 < top_p < 1.0:
+        assert bool((top_mass < top_p).any()) and bool((top_mass >= top_p).any())  # both code paths ran
+    for r in range(len(scales)):
+        share = torch.bincount(tokens[:, r], minlength=vocab).double() / grid
+        target = nucleus_probs(logits[r], 1.0, top_p)
+        assert share[target == 0].sum() == 0
+        assert (share - target).abs().max() < 2 / grid + 1e-9
+
+
+@pytest.mark.parametrize("temperature, top_p", [(1.0, 1.0), (0.7, 0.8), (1.0, 0.3)])
 def test_first_token_distribution(model_and_tok, temperature, top_p):
     model, tok = model_and_tok
     peaky = copy.deepcopy(model)  # sharper logits than the random model's near-uniform ones
@@ -316,6 +341,24 @@ def test_first_token_distribution(model_and_tok, temperature, top_p):
     other = nucleus_probs(logits, 1.0 if temperature != 1.0 else 0.7, 1.0)
     bad, bad_df = chi_square(counts, other, total)
     assert bad > chi_square_threshold(bad_df), (bad, bad_df)
+
+
+def test_logprobs_match_a_teacher_forced_forward(model_and_tok):
+    """Completion.logprobs (sampling only) are the log-probs of the sampled tokens under softmax(logits / T)."""
+    model, tok = model_and_tok
+    params = SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=8, n=2, stop=(), seed=6)
+    for rng in ("per_row", "hf"):
+        out = KVCacheSampler(model, tok, batch_size=4, rng=rng).generate(PROMPTS[:3], params)
+        for prompt, row in zip(PROMPTS[:3], out):
+            for c in row:
+                ids = torch.tensor([tok(prompt)["input_ids"] + c.token_ids])
+                with torch.no_grad():
+                    logits = model(ids).logits[0, -len(c.token_ids) - 1:-1] / params.temperature
+                expected = torch.log_softmax(logits, -1).gather(1, torch.tensor(c.token_ids)[:, None]).squeeze(1)
+                assert c.logprobs is not None and len(c.logprobs) == c.num_tokens
+                torch.testing.assert_close(torch.tensor(c.logprobs), expected, rtol=1e-4, atol=1e-4)
+    greedy = KVCacheSampler(model, tok).generate(PROMPTS[:1], SamplingParams(temperature=0.0, max_new_tokens=3))
+    assert greedy[0][0].logprobs is None
 
 
 # ---------------------------------------------------------------- API, modes, wrappers, other models

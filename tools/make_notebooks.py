@@ -260,14 +260,14 @@ fig.tight_layout(); fig.savefig(out_dir / "pass_at_1.png", dpi=120); plt.show()'
     code('''fig, axes = plt.subplots(1, 3, figsize=(13, 3.5))
 arm_names = list(summary)
 axes[0].bar(arm_names, [summary[a]["sec_per_step"] for a in arm_names]); axes[0].set_ylabel("s / step (median)")
-axes[1].bar(arm_names, [summary[a]["peak_mem_mb"] for a in arm_names]); axes[1].set_ylabel("peak RSS (MiB)")
+axes[1].bar(arm_names, [summary[a]["model_state_mb"] for a in arm_names]); axes[1].set_ylabel("model state (MiB): weights+grads+Adam, ref")
 axes[2].bar(arm_names, [summary[a]["trainable_params"] for a in arm_names]); axes[2].set_ylabel("trainable parameters")
 for ax in axes:
     ax.tick_params(axis="x", labelrotation=15, labelsize=8)
 fig.tight_layout(); fig.savefig(out_dir / "cost.png", dpi=120); plt.show()
-table = "| arm | final pass@1 (mean ± std) | s/step | peak RSS (MiB) | added RSS (MiB) | trainable params | model copies |\\n|---|---|---|---|---|---|---|\\n"
+table = "| arm | final pass@1 (mean ± std) | s/step | model state (MiB) | peak RSS (MiB) | trainable params | model copies |\\n|---|---|---|---|---|---|---|\\n"
 table += "\\n".join(f"| {a} | {s['final_pass_at_1']['mean']:.3f} ± {s['final_pass_at_1']['std']:.3f} | {s['sec_per_step']:.2f} | "
-                   f"{s['peak_mem_mb']:.0f} | {s['added_mem_mb']:.0f} | {s['trainable_params']:,} | {s['model_copies']} |"
+                   f"{s['model_state_mb']:.1f} | {s['peak_mem_mb']:.0f} | {s['trainable_params']:,} | {s['model_copies']} |"
                    for a, s in summary.items())
 display(Markdown(table))'''),
     md("""## The paper's finding next to ours
