@@ -82,7 +82,12 @@ def compare(samplers: dict[str, Any], prompts: list[str], params: SamplingParams
 
 
 def main(repeats: int = 3, threads: tuple[int, ...] = (1, 2), lengths: tuple[int, ...] = (128, 256),
-         write: bool = True) -> dict | None:
+         write: bool = True, merge: bool = False) -> dict | None:
+    """Run the benchmark; the evaluation-like setting and the compaction sweep run with ``threads[0]``.
+
+    ``merge``: start from the results already in the JSON and replace only the settings of ``threads``
+    (their extras too when ``threads[0]`` is the thread count they were measured with).
+    """
     if not (MODEL / "config.json").is_file():
         print(f"bench_sampler: no base model at {MODEL}; train it first (notebook 01 / `make base`). Skipped.")
         return None
@@ -101,6 +106,11 @@ def main(repeats: int = 3, threads: tuple[int, ...] = (1, 2), lengths: tuple[int
         "params": {"temperature": 1.0, "top_p": 1.0, "seed": 0}, "complete": False,
         "settings": [], "eval_like": None, "compaction_sweep": [],
     }
+    if merge and OUT.is_file():
+        old = json.loads(OUT.read_text())
+        results["settings"] = [s for s in old["settings"] if s["threads"] not in threads]
+        if old.get("eval_like") and old["eval_like"]["threads"] != threads[0]:
+            results["eval_like"], results["compaction_sweep"] = old["eval_like"], old["compaction_sweep"]
 
     def save() -> None:  # after every setting, so that an interrupted run keeps what it measured
         results["machine"]["load_avg_after"] = os.getloadavg()
@@ -118,35 +128,36 @@ def main(repeats: int = 3, threads: tuple[int, ...] = (1, 2), lengths: tuple[int
                 params = SamplingParams(temperature=1.0, top_p=1.0, max_new_tokens=max_new, n=n, seed=0)
                 res = compare(samplers, ps, params, n_threads, repeats)
                 results["settings"].append({"shape": shape, "max_new_tokens": max_new, "threads": n_threads,
-                                            "results": res})
+                                            "load_avg": os.getloadavg(), "results": res})
                 _print_row(results["settings"][-1])
                 save()
+
+    def run_extras() -> None:
+        """Evaluation-like setting (T=0.6, top_p=0.95) and the compaction sweep, at ``threads[0]``."""
+        eval_params = SamplingParams(temperature=0.6, top_p=0.95, max_new_tokens=lengths[-1], n=1, seed=0)
+        results["eval_like"] = {"shape": "64x1", "max_new_tokens": lengths[-1], "threads": threads[0],
+                                "temperature": 0.6, "top_p": 0.95,
+                                "results": compare(samplers, prompts, eval_params, threads[0], repeats)}
+        _print_row(results["eval_like"])
+        save()
+        sweep = {str(c): KVCacheSampler(model, tok, batch_size=64, compact=c) for c in (None, 0.05, 0.125, 0.25, 0.5)}
+        for shape, (ps, n) in shapes.items():
+            sweep_params = SamplingParams(temperature=1.0, max_new_tokens=lengths[-1], n=n, seed=0)
+            results["compaction_sweep"].append({"shape": shape, "max_new_tokens": lengths[-1], "threads": threads[0],
+                                                "results": compare(sweep, ps, sweep_params, threads[0], repeats)})
+            print(f"compaction threshold sweep (kv, {shape}, T=1, {lengths[-1]} tokens):",
+                  ", ".join(f"{k}: {v['wall_s']:.2f}s wall / {v['cpu_s']:.2f}s cpu"
+                            for k, v in results["compaction_sweep"][-1]["results"].items()))
+            save()
 
     # one thread first, with the extra settings; more threads (slow when other jobs share the cores) last
     _print_header()
     run_settings(threads[0])
-
-    eval_params = SamplingParams(temperature=0.6, top_p=0.95, max_new_tokens=lengths[-1], n=1, seed=0)
-    eval_like = {"shape": "64x1", "max_new_tokens": lengths[-1], "threads": threads[0], "temperature": 0.6,
-                 "top_p": 0.95, "results": compare(samplers, prompts, eval_params, threads[0], repeats)}
-    _print_row(eval_like)
-    results["eval_like"] = eval_like
-    save()
-
-    sweep = {str(c): KVCacheSampler(model, tok, batch_size=64, compact=c) for c in (None, 0.05, 0.125, 0.25, 0.5)}
-    compaction = results["compaction_sweep"]
-    for shape, (ps, n) in shapes.items():
-        sweep_params = SamplingParams(temperature=1.0, max_new_tokens=lengths[-1], n=n, seed=0)
-        compaction.append({"shape": shape, "max_new_tokens": lengths[-1], "threads": threads[0],
-                           "results": compare(sweep, ps, sweep_params, threads[0], repeats)})
-        print(f"compaction threshold sweep (kv, {shape}, T=1, {lengths[-1]} tokens):",
-              ", ".join(f"{k}: {v['wall_s']:.2f}s wall / {v['cpu_s']:.2f}s cpu"
-                        for k, v in compaction[-1]["results"].items()))
-        save()
-
+    if results["eval_like"] is None:  # else kept from an earlier run (--merge) with another thread count
+        run_extras()
     for n_threads in threads[1:]:
         run_settings(n_threads)
-    results["complete"] = True
+    results["complete"] = {s["threads"] for s in results["settings"]} >= {1, 2}
     save()
     return results
 
@@ -172,8 +183,11 @@ def _print_row(setting: dict) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="one repeat, 128 tokens, 1 thread; writes nothing")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch thread counts (default 1 2)")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the results of other thread counts already in the JSON (resume a run in parts)")
     args = parser.parse_args()
     if args.quick:
         main(repeats=1, threads=(1,), lengths=(128,), write=False)
     else:
-        main()
+        main(threads=tuple(args.threads), merge=args.merge)
