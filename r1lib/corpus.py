@@ -218,13 +218,14 @@ Fact = tuple[int, str, int, int]
 
 
 def _apply(a: int, op: str, b: int) -> int | None:
-    if op == "+":
-        return a + b
-    if op == "-":
-        return a - b
-    if op == "*":
-        return a * b
-    return a // b if b != 0 and a % b == 0 else None
+    """``a op b`` with the task generators' exact evaluator; None unless it is a whole number."""
+    from r1lib.tasks.expr import evaluate
+
+    try:
+        value = evaluate(f"{a} {op} ({b})")
+    except (ValueError, ZeroDivisionError, ArithmeticError):
+        return None
+    return int(value) if value.denominator == 1 else None
 
 
 def step_facts(examples: list[Example]) -> list[Fact]:
