@@ -29,7 +29,6 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-import math
 import os
 import shutil
 import time
@@ -566,7 +565,3 @@ def train_rl(cfg: Any, *, init_model: str | os.PathLike, out_dir: str | os.PathL
              progress: bool = True, **kw: Any) -> RLResult:
     """Build an :class:`RLTrainer` and run it (the notebooks' and the CLI's entry point)."""
     return RLTrainer(cfg, init_model=init_model, out_dir=out_dir, progress=progress, **kw).train(resume=resume)
-
-
-def finite(x: float) -> bool:
-    return isinstance(x, (int, float)) and math.isfinite(x)
