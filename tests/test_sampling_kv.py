@@ -43,7 +43,7 @@ def kv(model_and_tok):
 
 
 def count_forwards(model):
-    """A context-free counter of ``model.forward`` calls (a forward hook); returns (counter, handle)."""
+    """Count ``model.forward`` calls with a forward hook; returns (a one-element counter list, the hook handle)."""
     calls = [0]
 
     def hook(*_):
