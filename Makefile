@@ -9,7 +9,7 @@ export HF_HUB_OFFLINE ?= 1
 export HF_DATASETS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: reproduce test install clean-venv
+.PHONY: reproduce test install notebooks clean-venv
 
 # One install step: requirements.txt pins torch==2.13.0 together with everything else.
 $(VENV)/.installed: requirements.txt pyproject.toml
@@ -24,6 +24,11 @@ reproduce: $(VENV)/.installed
 
 test: $(VENV)/.installed
 	WANDB_MODE=disabled $(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Notebooks are edited as their paired percent-format scripts (notebooks/*.py, pairing in
+# notebooks/jupytext.toml); this rewrites the .ipynb from them (no outputs). Commit both.
+notebooks: $(VENV)/.installed
+	$(VENV)/bin/jupytext --sync notebooks/*.py
 
 clean-venv:
 	rm -rf $(VENV)

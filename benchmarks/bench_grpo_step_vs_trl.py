@@ -255,7 +255,9 @@ def _run_in(args: argparse.Namespace, examples: list[Any], tmp: Path) -> dict[st
     r1_t, trl_t = r1_times[args.warmup:], trl_times[args.warmup:]
     med = statistics.median
     timed_steps = per_step[args.warmup:]
-    model_name = str(args.model.relative_to(REPO)) if args.model.is_relative_to(REPO) else str(args.model)
+    from r1lib.paths import portable_path, relativize_text
+
+    model_name = portable_path(args.model, REPO)  # committed JSON: no absolute paths inside the repository
     r1_len = statistics.mean(s["r1lib"]["mean_len"] for s in timed_steps)
     trl_len = statistics.mean(s["trl"]["mean_len"] for s in timed_steps)
     result = {
@@ -268,7 +270,7 @@ def _run_in(args: argparse.Namespace, examples: list[Any], tmp: Path) -> dict[st
         "target_ratio": 0.5,
         "details": {
             "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "command": " ".join(["benchmarks/bench_grpo_step_vs_trl.py", *args.argv]),
+            "command": relativize_text(" ".join(["benchmarks/bench_grpo_step_vs_trl.py", *args.argv]), REPO),
             "r1lib_sampler_requested": args.sampler,
             "r1lib_sampler_backend": backend,
             "trl_generation": "transformers generate (no vLLM)",

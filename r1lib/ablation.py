@@ -76,6 +76,9 @@ class PeakMemory:
 
 @dataclass
 class RunResult:
+    """One training run of an arm. ``out_dir`` is absolute in memory (``curves`` reads it from any working
+    directory); :func:`results_dicts` writes it relative to the project root ``root``."""
+
     arm: str
     seed: int
     out_dir: str
@@ -89,6 +92,8 @@ class RunResult:
     model_copies: int
     model_state_mb: float = 0.0
     final_eval: dict[str, float] = field(default_factory=dict)
+    #: Project root that ``out_dir`` is written relative to (``cfg.root`` of the run); not written itself.
+    root: str | None = field(default=None, repr=False, compare=False)
 
 
 def model_inventory(trainer: Any) -> tuple[int, int, float]:
@@ -131,7 +136,7 @@ def run_arms(cfg: Any, arms: Mapping[str, Mapping[str, Any]], seeds: Sequence[in
     for arm, overrides in arms.items():
         for seed in seeds:
             arm_cfg = _with_overrides(cfg, {**overrides, "seed": seed})
-            out = Path(runs_dir) / f"{arm}_seed{seed}"
+            out = Path(runs_dir).expanduser().absolute() / f"{arm}_seed{seed}"
             if progress:
                 print(f"== {arm} seed {seed} -> {out}", flush=True)
             with PeakMemory() as mem:
@@ -152,7 +157,7 @@ def run_arms(cfg: Any, arms: Mapping[str, Mapping[str, Any]], seeds: Sequence[in
                                      train_seconds=res.train_seconds, sec_per_step=sec, peak_rss_mb=mem.peak_rss_mb,
                                      delta_rss_mb=mem.delta_rss_mb, gpu_max_allocated_mb=mem.gpu_max_allocated_mb,
                                      trainable_params=trainable, model_copies=copies, model_state_mb=state_mb,
-                                     final_eval=final))
+                                     final_eval=final, root=str(cfg.root)))
             del trainer
             gc.collect()
     return results
@@ -216,5 +221,89 @@ def curves(results: Sequence[RunResult], key: str = "eval/pass@1") -> dict[str, 
     return out
 
 
-def results_dicts(results: Sequence[RunResult]) -> list[dict[str, Any]]:
-    return [asdict(r) for r in results]
+def results_dicts(results: Sequence[RunResult], root: str | os.PathLike | None = None) -> list[dict[str, Any]]:
+    """The runs as plain dicts for a committed ``metrics.json``: ``out_dir`` relative to the project root
+    when inside it (absolute only for a run folder outside the project), no ``root`` key.
+
+    ``root``: the project root; default: each run's own ``root`` (the config's), else the project that
+    holds the run folder."""
+    from r1lib.paths import portable_path, project_root_of
+
+    out = []
+    for r in results:
+        d = asdict(r)
+        del d["root"]
+        base = root if root is not None else (r.root or project_root_of(r.out_dir))
+        d["out_dir"] = portable_path(r.out_dir, base)
+        out.append(d)
+    return out
+
+
+def length_summary(results: Sequence[RunResult], expand_at: int) -> dict[str, dict[str, float]]:
+    """Per arm of the length-expansion ablation (means over seeds): the final held-out pass@1 (and its std),
+    pass@1 at the last evaluation before the expansion step and the jump after it, the truncated fraction of
+    the rollouts (first step, before the expansion at its highest, last 5 steps), the rollout length (last 5
+    steps) and the median seconds per step."""
+    import numpy as np
+
+    from r1lib.tracking import read_metrics
+
+    rows: dict[str, list[dict[str, float]]] = {}
+    for r in results:
+        df = read_metrics(r.out_dir)
+        tr = df.dropna(subset=["truncated_fraction"]).sort_values("step")
+        ev = df.dropna(subset=["eval/pass@1"]).sort_values("step")
+        before = ev[ev["step"] <= expand_at]
+        final = float(r.final_eval.get("eval/pass@1", float("nan")))
+        at_switch = float(before["eval/pass@1"].iloc[-1]) if len(before) else float("nan")
+        rows.setdefault(r.arm, []).append({
+            "final_pass_at_1": final,
+            "pass_at_1_before_expansion": at_switch,
+            "gain_after_expansion": final - at_switch,
+            "first_step_truncated_fraction": float(tr["truncated_fraction"].iloc[0]),
+            "max_truncated_fraction_before_expansion": float(tr[tr["step"] <= expand_at]["truncated_fraction"].max()),
+            "final_truncated_fraction": float(tr["truncated_fraction"].iloc[-5:].mean()),
+            "final_length": float(tr["length/mean"].iloc[-5:].mean()),
+            "final_eval_length": float(r.final_eval.get("eval/mean_length", float("nan"))),
+        })
+    per_arm = summarize(results)
+    out = {}
+    for arm, xs in rows.items():
+        out[arm] = {k: float(np.mean([x[k] for x in xs])) for k in xs[0]}
+        out[arm]["final_pass_at_1_std"] = per_arm[arm]["final_pass_at_1"]["std"]
+        out[arm]["sec_per_step"] = per_arm[arm]["sec_per_step"]
+    return out
+
+
+def separated(a: Mapping[str, float], b: Mapping[str, float]) -> bool:
+    """Whether two arms' final scores (``{"mean", "std"}`` over seeds) separate beyond the seed spread: the gap
+    between the means is larger than the sum of the two standard deviations (a deliberately simple, strict
+    criterion for 3 seeds; with one seed nothing separates)."""
+    if a.get("std", 0.0) == 0.0 and b.get("std", 0.0) == 0.0:
+        return False
+    return abs(a["mean"] - b["mean"]) > a["std"] + b["std"]
+
+
+def grpo_vs_ppo_finding(summary: Mapping[str, Any], grpo: str, ppo_095: str, ppo_10: str) -> dict[str, Any]:
+    """The paper's claims (v2 A.3) checked on measured arms: PPO with lambda 0.95 worse than GRPO, PPO with
+    lambda 1.0 close to GRPO (not separated from it), and the cost of the critic. Returns the verdicts and a
+    one-paragraph text."""
+    g, p95, p10 = (summary[a]["final_pass_at_1"] for a in (grpo, ppo_095, ppo_10))
+    verdict = {
+        "ppo_095_worse_than_grpo": p95["mean"] < g["mean"] and separated(p95, g),
+        "ppo_10_close_to_grpo": not separated(p10, g),
+        "ppo_10_better_than_ppo_095": p10["mean"] > p95["mean"] and separated(p10, p95),
+    }
+
+    def rel(x: Mapping[str, float]) -> str:
+        if not separated(x, g):
+            return "not separated from GRPO"
+        return "above GRPO" if x["mean"] > g["mean"] else "below GRPO"
+
+    text = (f"GRPO {g['mean']:.3f} ± {g['std']:.3f}; PPO λ=0.95 {p95['mean']:.3f} ± {p95['std']:.3f} ({rel(p95)}); "
+            f"PPO λ=1.0 {p10['mean']:.3f} ± {p10['std']:.3f} ({rel(p10)}); separated = the gap between means exceeds "
+            f"the sum of the seed stds. PPO holds {summary[ppo_095]['model_copies']} model copies vs GRPO's "
+            f"{summary[grpo]['model_copies']}, {summary[ppo_095]['trainable_params'] / summary[grpo]['trainable_params']:.2f}x "
+            f"the trainable parameters, {summary[ppo_095]['model_state_mb'] / summary[grpo]['model_state_mb']:.2f}x the model "
+            f"state and {summary[ppo_095]['sec_per_step'] / summary[grpo]['sec_per_step']:.2f}x GRPO's seconds per step.")
+    return {"verdict": verdict, "text": text}

@@ -1,6 +1,6 @@
 """Analysis of RL runs: curves from the metrics log, completions over training, "aha" moments, reports.
 
-The paper's R1-Zero figures (paper_facts §6-7): held-out pass@1 and cons@16 over steps (Fig. 2), average
+The paper's R1-Zero figures (docs/paper.md §6-7): held-out pass@1 and cons@16 over steps (Fig. 2), average
 response length over steps (Fig. 3), reflection-word frequency over steps (v2 Fig. 9) and the "aha
 moment" (Table 3: the model stops, re-evaluates an earlier step with "Wait, ..." and fixes it).
 
@@ -126,11 +126,24 @@ def eval_curve(metrics: Any, key: str) -> tuple[list[int], list[float]]:
     return df["step"].astype(int).tolist(), df[key].astype(float).tolist()
 
 
-def r1_zero_report(metrics: Any, *, k: int, steps: int, train_seconds: float) -> dict[str, Any]:
+def style_by_step(samples: Mapping[int, Sequence[Mapping[str, Any]]]) -> dict[int, dict[str, float]]:
+    """``{step: {style: share}}`` of the kept completions at each evaluation step (``r1lib.corpus.classify_style``)."""
+    from r1lib.corpus import style_distribution
+
+    return {step: style_distribution([t for r in recs for t in r.get("completions", [])])
+            for step, recs in sorted(samples.items())}
+
+
+def r1_zero_report(metrics: Any, *, k: int, steps: int, train_seconds: float,
+                   samples: Mapping[int, Sequence[Mapping[str, Any]]] | None = None,
+                   harder: Mapping[str, float] | None = None) -> dict[str, Any]:
     """The figures of ``results/r1_zero/metrics.json`` from the run's metrics DataFrame.
 
     ``base_*`` come from the evaluation at step 0 (the base model, same protocol), ``final_*`` from the
-    last evaluation. Keys as the issue names them, plus the eval curves.
+    last evaluation, plus the eval curves. ``samples`` (:func:`read_eval_samples`) adds the style shares and
+    the aha counts of the first and last evaluation; ``harder`` (``{"base": pass@1, "final": pass@1}``) the
+    harder split. ``targets`` are the R1-Zero checks: pass@1 +50 points, format >= 95%, cons@k >= pass@1,
+    length >= 2 x and reflection rate >= 3 x the base's.
     """
     ev = metrics.dropna(subset=["eval/pass@1"]).sort_values("step")
     first, last = ev.iloc[0], ev.iloc[-1]
@@ -146,10 +159,112 @@ def r1_zero_report(metrics: Any, *, k: int, steps: int, train_seconds: float) ->
         "eval_pass_at_1": ev["eval/pass@1"].astype(float).tolist(),
         f"eval_cons_at_{k}": ev[f"eval/cons@{k}"].astype(float).tolist(),
     }
+    if samples:
+        first_step, last_step = min(samples), max(samples)
+        styles = style_by_step(samples)
+        report["base_style_share"], report["final_style_share"] = styles[first_step], styles[last_step]
+        first, last = aha_count(samples[first_step]), aha_count(samples[last_step])
+        report["base_aha_count"], report["final_aha_count"] = first["count"], last["count"]
+        report["base_correction_attempts"], report["final_correction_attempts"] = first["attempts"], last["attempts"]
+        report["eval_samples_per_step"] = last["n"]
+    if harder:
+        report["harder_base_pass_at_1"] = float(harder["base"])
+        report["harder_final_pass_at_1"] = float(harder["final"])
     report["targets"] = {
-        "pass_at_1_gain_ge_30_points": report["final_pass_at_1"] - report["base_pass_at_1"] >= 0.30,
+        "pass_at_1_gain_ge_50_points": report["final_pass_at_1"] - report["base_pass_at_1"] >= 0.50,
         "format_rate_ge_95": report["final_format_rate"] >= 0.95,
-        "mean_length_up": report["final_mean_length"] > report["base_mean_length"],
-        "reflection_rate_up": report["final_reflection_rate"] > report["base_reflection_rate"],
+        "cons_at_k_ge_pass_at_1": report["final_cons_at_k"] >= report["final_pass_at_1"],
+        "mean_length_ge_2x": report["final_mean_length"] >= 2 * report["base_mean_length"],
+        "reflection_rate_ge_3x": report["final_reflection_rate"] >= 3 * report["base_reflection_rate"],
     }
     return report
+
+
+def style_table(records: Iterable[Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Per corpus style (``r1lib.corpus.classify_style``) of the kept completions of evaluation records:
+    ``share`` of all completions, ``accuracy`` within the style, ``mean_length`` (tokens), ``n`` (None for a
+    style never sampled).
+
+    The records must keep every sample (``evaluate(..., keep_completions=k)``).
+    """
+    from r1lib.corpus import STYLES, classify_style
+
+    rows: dict[str, list[tuple[bool, int]]] = {s: [] for s in STYLES}
+    for rec in records:
+        texts = rec.get("completions", [])
+        for text, ok, n in zip(texts, rec.get("correct", []), rec.get("lengths", [])):
+            rows[classify_style(text)].append((bool(ok), int(n)))
+    total = sum(len(v) for v in rows.values())
+    return {s: {"share": len(v) / total if total else 0.0,
+                "accuracy": sum(ok for ok, _ in v) / len(v) if v else None,
+                "mean_length": sum(n for _, n in v) / len(v) if v else None,
+                "n": len(v)} for s, v in rows.items()}
+
+
+def step_fact_accuracy(texts: Iterable[str]) -> dict[str, float]:
+    """Share of the arithmetic equations written in ``texts`` that are true (:func:`equations`), and their count.
+
+    The base model's written steps are single-digit facts (``8 + 7 + 1 = 16``): if they are mostly wrong
+    the step-by-step styles cannot work, whatever RL does.
+    """
+    n = ok = 0
+    for text in texts:
+        for eq in equations(text):
+            n += 1
+            ok += eq["correct"]
+    return {"accuracy": ok / n if n else None, "n": n}
+
+
+_CORRECTION_CUE = re.compile(r"\bwait\b|等等", re.IGNORECASE)
+
+
+def correction_attempt(text: str) -> bool:
+    """Whether ``text`` announces a correction ("Wait", the corpus's cue), whether or not anything is fixed."""
+    return isinstance(text, str) and _CORRECTION_CUE.search(text) is not None
+
+
+def aha_count(records: Iterable[Mapping[str, Any]]) -> dict[str, float]:
+    """Self-corrections in the kept completions of evaluation records:
+
+    - ``attempts``: completions that announce a correction ("Wait", :func:`correction_attempt`);
+    - ``with_slip``: completions with a real fix (:func:`find_aha`: a wrong step, the cue, the same step right);
+    - ``count`` / ``rate``: real fixes in a correct answer, the paper's "aha" (rate over all completions).
+
+    Attempts without a real fix are superficial reflection: the cue is imitated, nothing is checked.
+    """
+    n = hits = slips = attempts = 0
+    for rec in records:
+        for text, ok in zip(rec.get("completions", []), rec.get("correct", [])):
+            n += 1
+            attempts += correction_attempt(text)
+            if find_aha(text) is not None:
+                slips += 1
+                hits += bool(ok)
+    return {"count": hits, "rate": hits / n if n else 0.0, "with_slip": slips, "attempts": attempts, "n": n}
+
+
+def behaviour_report(records: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """What the sampled solutions of an evaluation do: ``styles`` (:func:`style_table`), ``facts``
+    (:func:`step_fact_accuracy` of every equation written) and ``aha`` (:func:`aha_count`)."""
+    records = list(records)
+    texts = [t for r in records for t in r.get("completions", [])]
+    return {"styles": style_table(records), "facts": step_fact_accuracy(texts), "aha": aha_count(records)}
+
+
+def solution_lengths(tokenizer: Any, examples: Iterable[Any], styles: Sequence[str] = ("short", "careful")
+                     ) -> dict[str, dict[int, tuple[int, float, int]]]:
+    """Tokens of the corpus-style solution of each digit-task example (``<think> ... </think> <answer> ... </answer>``)
+    by style and number of columns: ``{style: {columns: (min, mean, max)}}``. Where a length cap sits relative
+    to these decides what a cap does to RL (notebook 03)."""
+    from r1lib.corpus import render_reasoning
+    from r1lib.tasks.digits import DIGIT_TASKS, procedures
+
+    found: dict[str, dict[int, list[int]]] = {s: {} for s in styles}
+    for ex in examples:
+        if ex.task not in DIGIT_TASKS:
+            continue
+        cols = sum(len(p.columns) for p in procedures(ex))
+        for style in styles:
+            text = f" <think> {render_reasoning(ex, style)} </think> <answer> {ex.answer} </answer>"
+            found[style].setdefault(cols, []).append(len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    return {s: {n: (min(v), sum(v) / len(v), max(v)) for n, v in sorted(by.items())} for s, by in found.items()}

@@ -8,7 +8,7 @@ All checking happens in :func:`load_config`, before any work starts; every probl
     experiments/x.yaml: field 'rl.batch_size': Input should be greater than 0 (got -4)
 
 Defaults are sized for a 2-core CPU. Where a default deviates from the paper, the field
-description says so and cites ``../shared/notes/paper_facts.md`` (sections given as "§N").
+description says so and cites ``docs/paper.md`` (sections given as "§N").
 
 Override syntax (CLI ``--set``, notebook entries, :func:`load_config`'s ``overrides``)::
 
@@ -57,6 +57,7 @@ __all__ = [
     "TasksConfig",
     "ModelConfig",
     "PretrainConfig",
+    "CorpusConfig",
     "SamplingConfig",
     "EvalConfig",
     "RLConfig",
@@ -70,7 +71,8 @@ __all__ = [
     "find_project_root",
 ]
 
-TASK_NAMES: tuple[str, ...] = ("arithmetic", "linear", "countdown", "word")
+TASK_NAMES: tuple[str, ...] = ("addition", "subtraction", "multiply", "chain", "arithmetic", "linear", "countdown",
+                               "word", "general")
 """Procedural task generators that ``tasks.mix`` may weight (see ``r1lib.tasks``)."""
 
 MODEL_PRESETS: tuple[str, ...] = ("nano", "tiny", "small", "medium")
@@ -127,7 +129,7 @@ class TasksConfig(_Strict):
 
     mix: dict[str, float] = Field(
         description=f"Sampling weight of each task generator; keys in {list(TASK_NAMES)}, weights > 0. "
-        "The paper trains on math, code, STEM and logic prompts (paper_facts §3); at tiny scale we use "
+        "The paper trains on math, code, STEM and logic prompts (docs/paper.md §3); at tiny scale we use "
         "synthetic, exactly verifiable tasks instead.",
     )
     difficulty: tuple[int, int] = Field(
@@ -136,6 +138,15 @@ class TasksConfig(_Strict):
     )
     n_train: PositiveInt = Field(description="Number of training problems generated.")
     n_test: PositiveInt = Field(description="Number of held-out test problems generated.")
+    n_harder: NonNegativeInt = Field(
+        default=0, description="Held-out problems of a *harder* split: the same tasks one difficulty level above "
+        "the top of `difficulty` (one more digit for the digit tasks), never seen in pretraining or RL. Shows "
+        "whether a learned procedure generalises. 0 = off.")
+
+    def harder_difficulty(self) -> tuple[int, int] | None:
+        """The level range of the harder split, or None when the top level is already 5 or it is off."""
+        top = self.difficulty[1]
+        return (top + 1, top + 1) if self.n_harder and top < 5 else None
 
     @field_validator("mix")
     @classmethod
@@ -174,7 +185,7 @@ class ModelConfig(_Strict):
     preset: Literal["nano", "tiny", "small", "medium"] | None = Field(
         default="tiny",
         description="Size preset of the from-scratch 'V3-Base' analogue. The paper starts from "
-        "DeepSeek-V3-Base, a 671B MoE (paper_facts §3); a CPU can only pretrain a tiny model.",
+        "DeepSeek-V3-Base, a 671B MoE (docs/paper.md §3); a CPU can only pretrain a tiny model.",
     )
     path: str | None = Field(
         default=None,
@@ -205,6 +216,65 @@ class PretrainConfig(_Strict):
     vocab_size: Annotated[int, Field(ge=260)] = Field(
         default=1024, description="BPE vocabulary size; >= 260 (256 bytes + special tokens).")
     checkpoint_every: PositiveInt = Field(default=100, description="Save a checkpoint every N steps.")
+    corpus: "CorpusConfig" = Field(default_factory=lambda: CorpusConfig(),
+                                   description="Proportions of the synthetic corpus (r1lib.corpus).")
+
+
+_CORPUS_FRAMES = ("r1_format", "r1_loose", "plain")
+_CORPUS_STYLES = ("direct", "short", "careful")
+_Share = Annotated[float, Field(ge=0, le=1)]
+
+
+class CorpusConfig(_Strict):
+    """What the pretraining corpus of the embedded base model is made of (``r1lib.corpus``).
+
+    The design: under the R1-Zero template the corpus mostly answers directly; step-by-step solutions are
+    common only in the plain Q/A layout. So the base model has a reliable procedure that it rarely uses
+    under the template, and RL has a skill to amplify (README, "The embedded base model").
+    """
+
+    frames: dict[str, float] = Field(
+        default_factory=lambda: {"r1_format": 0.25, "r1_loose": 0.25, "plain": 0.5},
+        description="Layout weights: the R1-Zero template with <think>/<answer> tags, the template with other "
+        "answer layouts, and plain Q/A documents.")
+    template_styles: dict[str, float] = Field(
+        default_factory=lambda: {"direct": 0.8, "short": 0.12, "careful": 0.08},
+        description="Style weights under the R1-Zero template (frames r1_format and r1_loose).")
+    plain_styles: dict[str, float] = Field(
+        default_factory=lambda: {"direct": 0.15, "short": 0.4, "careful": 0.45},
+        description="Style weights in plain Q/A documents.")
+    self_correction: _Share = Field(
+        default=0.3, description="Share of careful solutions with one slip caught and fixed ('... = 15. Wait, "
+        "... = 16'): the behaviour behind the paper's aha moment.")
+    language_mix: _Share = Field(
+        default=0.1, description="Share of step-by-step solutions written with Chinese connectives, for the "
+        "language-consistency reward (docs/paper.md §1.3).")
+    general: _Share = Field(
+        default=0.05, description="Share of non-reasoning documents (greetings, instructions, facts about a "
+        "synthetic world: r1lib.tasks.general), for the SFT and preference stages of the R1 pipeline.")
+    wrong_answers: _Share = Field(
+        default=0.0, description="Share of solutions whose final answer is wrong on purpose (0: every document "
+        "is correct; what a style achieves is measured on the base model's samples, not planted).")
+
+    @field_validator("frames", "template_styles", "plain_styles")
+    @classmethod
+    def _check_weights(cls, value: dict[str, float], info: ValidationInfo) -> dict[str, float]:
+        """Known names, weights >= 0, at least one positive."""
+        names = _CORPUS_FRAMES if info.field_name == "frames" else _CORPUS_STYLES
+        for key, weight in value.items():
+            if key not in names:
+                raise PydanticCustomError("unknown_name", "unknown name '{key}'{hint}; known: {names}",
+                                          {"key": key, "hint": _did_you_mean(key, names), "names": ", ".join(names)})
+            if not weight >= 0:
+                raise PydanticCustomError("bad_weight", "weight of '{key}' must be >= 0 (got {w})",
+                                          {"key": key, "w": weight})
+        if not any(w > 0 for w in value.values()):
+            raise PydanticCustomError("mix_empty", "at least one weight must be > 0 (choose from {names})",
+                                      {"names": ", ".join(names)})
+        return value
+
+
+PretrainConfig.model_rebuild()
 
 
 class SamplingConfig(_Strict):
@@ -213,7 +283,7 @@ class SamplingConfig(_Strict):
     temperature: Annotated[float, Field(ge=0)] = Field(default=1.0, description="0 means greedy.")
     top_p: Annotated[float, Field(gt=0, le=1)] = Field(default=1.0, description="Nucleus mass, in (0, 1].")
     max_new_tokens: PositiveInt = Field(
-        default=256, description="Generation cap. The paper allows 32,768 tokens (paper_facts §5); "
+        default=256, description="Generation cap. The paper allows 32,768 tokens (docs/paper.md §5); "
         "tiny models on CPU need far less.")
     stop: list[str] = Field(default_factory=lambda: ["</answer>"],
                             description="Stop strings; generation ends after the first one.")
@@ -227,21 +297,25 @@ class EvalConfig(_Strict):
                                   description="Benchmarks to evaluate ('synthetic' = tasks.n_test problems).")
     k: PositiveInt = Field(
         default=16, description="Samples per question. Paper: k = 64 for AIME/GPQA, 16 for MATH and "
-        "Cons@16 on training curves (paper_facts §5).")
+        "Cons@16 on training curves (docs/paper.md §5).")
     temperature: Annotated[float, Field(ge=0)] = Field(
-        default=0.6, description="Paper value 0.6; greedy decoding is avoided (paper_facts §5).")
-    top_p: Annotated[float, Field(gt=0, le=1)] = Field(default=0.95, description="Paper value 0.95 (paper_facts §5).")
+        default=0.6, description="Paper value 0.6; greedy decoding is avoided (docs/paper.md §5).")
+    top_p: Annotated[float, Field(gt=0, le=1)] = Field(default=0.95, description="Paper value 0.95 (docs/paper.md §5).")
     max_new_tokens: PositiveInt = Field(
-        default=256, description="Paper: 32,768 (paper_facts §5); deviation: CPU budget, tiny model.")
+        default=256, description="Paper: 32,768 (docs/paper.md §5); deviation: CPU budget, tiny model.")
     limit: PositiveInt | None = Field(default=None, description="Evaluate only the first N questions per benchmark.")
     checkpoints: list[str] = Field(default_factory=list,
-                                   description="Checkpoint folders to evaluate (empty: the notebook's default).")
+                                   description="Checkpoint folders to evaluate (empty: the base model and every "
+                                   "trained stage of the experiment, r1lib.evaluation.resolve_checkpoints).")
+    sampler: Literal["kv", "hf", "vllm"] = Field(
+        default="kv", description="Generation back-end for evaluation: 'kv' the KV-cache sampler (CPU default, "
+        "any transformers causal LM), 'hf' model.generate, 'vllm' on GPUs (the gpu extra).")
 
 
 class RLConfig(_Strict):
     """RL stage: the r1lib engine (``r1lib.training.rl``) with GRPO, Dr. GRPO, RLOO or PPO.
 
-    Paper values (paper_facts §2.2) and our tiny defaults, each deviation because a CPU run has a few
+    Paper values (docs/paper.md §2.2) and our tiny defaults, each deviation because a CPU run has a few
     hundred steps of a ~1M-parameter model: lr (paper 3e-6), 64 completions per step (paper 512 =
     32 questions x 16), G = 8 (paper 16), clip 0.2 (paper epsilon = 10 for R1 stage 1), 4 mini-batches
     (paper 16), 128 new tokens (paper 32,768 then 65,536). The reference reset and the length
@@ -249,55 +323,55 @@ class RLConfig(_Strict):
     """
 
     algorithm: Literal["grpo", "ppo", "dr_grpo", "rloo"] = Field(
-        default="grpo", description="Policy-gradient algorithm; the paper uses GRPO (paper_facts §2.1; PPO ablation §8).")
-    steps: PositiveInt = Field(default=100, description="Policy updates (paper: 10,400 for R1-Zero, paper_facts §2.2).")
+        default="grpo", description="Policy-gradient algorithm; the paper uses GRPO (docs/paper.md §2.1; PPO ablation §8).")
+    steps: PositiveInt = Field(default=100, description="Policy updates (paper: 10,400 for R1-Zero, docs/paper.md §2.2).")
     batch_size: PositiveInt = Field(
-        default=64, description="Completions per step (paper: 512 = 32 questions x G 16, paper_facts §2.2).")
+        default=64, description="Completions per step (paper: 512 = 32 questions x G 16, docs/paper.md §2.2).")
     num_generations: Annotated[int, Field(ge=2)] = Field(
-        default=8, description="Group size G (paper: 16, paper_facts §2.2); must divide batch_size.")
+        default=8, description="Group size G (paper: 16, docs/paper.md §2.2); must divide batch_size.")
     lr: PositiveFloat = Field(
-        default=1e-5, description="Learning rate, constant (paper: 3e-6, paper_facts §2.2; larger for a tiny model "
+        default=1e-5, description="Learning rate, constant (paper: 3e-6, docs/paper.md §2.2; larger for a tiny model "
         "and a short run).")
     weight_decay: Annotated[float, Field(ge=0)] = Field(default=0.0, description="AdamW weight decay (paper: not stated).")
     max_grad_norm: PositiveFloat | None = Field(default=1.0, description="Gradient clipping (paper: not stated).")
-    beta: Annotated[float, Field(ge=0)] = Field(default=0.001, description="KL coefficient (paper: 0.001, paper_facts §2.2).")
+    beta: Annotated[float, Field(ge=0)] = Field(default=0.001, description="KL coefficient (paper: 0.001, docs/paper.md §2.2).")
     epsilon: PositiveFloat = Field(
-        default=0.2, description="Clip ratio. Paper: 10 for R1 RL stage 1 (paper_facts §2.2); 0.2 is the "
+        default=0.2, description="Clip ratio. Paper: 10 for R1 RL stage 1 (docs/paper.md §2.2); 0.2 is the "
         "PPO/TRL default, safer for a tiny model with few samples per step.")
     ref_reset_every: PositiveInt | None = Field(
         default=None, description="Reset the reference model to the policy every N steps. None = the paper's "
-        "400 of 10,400 steps scaled to rl.steps (paper_facts §2.2).")
+        "400 of 10,400 steps scaled to rl.steps (docs/paper.md §2.2).")
     mini_batches: PositiveInt = Field(
-        default=4, description="Mini-batches per rollout batch, one inner epoch (paper: 16, paper_facts §2.2); "
+        default=4, description="Mini-batches per rollout batch, one inner epoch (paper: 16, docs/paper.md §2.2); "
         "must divide batch_size.")
     max_new_tokens: PositiveInt = Field(
-        default=128, description="Completion cap during RL at step 0 (paper: 32,768, paper_facts §2.2).")
+        default=128, description="Completion cap during RL at step 0 (paper: 32,768, docs/paper.md §2.2).")
     max_new_tokens_schedule: list[tuple[Annotated[float, Field(ge=0, le=1)], PositiveInt]] = Field(
         default_factory=list, description="Step schedule of the cap: [[fraction_of_run, tokens], ...]. The paper: "
-        "[[0.7885, 65536]] (32,768 -> 65,536 at step 8,200 of 10,400, paper_facts §2.2).")
+        "[[0.7885, 65536]] (32,768 -> 65,536 at step 8,200 of 10,400, docs/paper.md §2.2).")
     temperature: Annotated[float, Field(gt=0)] = Field(
-        default=1.0, description="Rollout temperature (paper: 1.0, 0.7 in stage 2, paper_facts §2.2).")
+        default=1.0, description="Rollout temperature (paper: 1.0, 0.7 in stage 2, docs/paper.md §2.2).")
     loss_aggregation: Literal["sequence", "token", "dr_grpo"] = Field(
         default="sequence", description="How per-token losses are averaged: not specified by R1 "
-        "(paper_facts §2.1); 'sequence' = DeepSeekMath's 1/|o_i| mean per sequence, then over the batch "
+        "(docs/paper.md §2.1); 'sequence' = DeepSeekMath's 1/|o_i| mean per sequence, then over the batch "
         "(TRL loss_type='grpo'); 'token' = DAPO; 'dr_grpo' = a constant B x max_new_tokens.")
     rewards: dict[str, Any] = Field(
         default_factory=lambda: {"accuracy": 1.0, "format": 1.0},
         description="Reward name -> weight (or {weight, ...options}); accuracy and format with the same "
-        "weight (paper_facts §1.2).")
+        "weight (docs/paper.md §1.2).")
     sampler: Literal["kv", "hf", "vllm"] = Field(
         default="kv", description="Rollout back-end: 'kv' the lean KV-cache sampler (CPU default), 'hf' "
         "model.generate, 'vllm' on GPUs.")
     num_threads: PositiveInt | None = Field(default=None, description="torch threads while sampling (None: unchanged).")
     checkpoint_every: PositiveInt = Field(default=50, description="Save a checkpoint every N steps.")
     keep_checkpoints: PositiveInt = Field(default=2, description="Newest checkpoints kept on disk.")
-    eval_every: PositiveInt = Field(default=25, description="Held-out evaluation every N steps (and at 0 and the end).")
+    eval_every: PositiveInt = Field(default=25, description="Held-out evaluation every N steps (and at 0, at the end, and right before the length cap changes).")
     eval_k: PositiveInt = Field(default=8, description="Samples per held-out question during training (pass@1, cons@k).")
     eval_limit: PositiveInt | None = Field(default=None, description="Held-out questions used during training (None: all).")
-    # PPO only (issue: GRPO vs PPO on one engine; paper_facts §8).
+    # PPO only (issue: GRPO vs PPO on one engine; docs/paper.md §8).
     gamma: Annotated[float, Field(ge=0, le=1)] = Field(default=1.0, description="PPO: GAE discount.")
     lam: Annotated[float, Field(ge=0, le=1)] = Field(
-        default=0.95, description="PPO: GAE lambda (0.95 the common default; the paper's tuned value is 1.0, paper_facts §8).")
+        default=0.95, description="PPO: GAE lambda (0.95 the common default; the paper's tuned value is 1.0, docs/paper.md §8).")
     critic: Literal["value_head", "separate"] = Field(
         default="value_head", description="PPO: a value head on a copy of the policy's base model, or a separate "
         "small model (rl.critic_preset).")
@@ -536,7 +610,7 @@ def _short_repr(value: Any, limit: int = 60) -> str:
 
 # Error types raised by the validators above; their messages already show the offending value.
 _OWN_ERROR_TYPES = frozenset({
-    "notebook_missing", "mix_empty", "unknown_task", "bad_weight", "difficulty_range", "difficulty_order",
+    "notebook_missing", "mix_empty", "unknown_task", "bad_weight", "unknown_name", "difficulty_range", "difficulty_order",
     "model_source", "not_divisible", "bad_name", "duplicate_notebook", "bad_template",
 })
 
@@ -727,9 +801,43 @@ def _read_yaml(path: Path, shown: str) -> dict[str, Any]:
     return data
 
 
+def _merge_sections(base: dict[str, Any], child: Mapping[str, Any], model: type[BaseModel] | None) -> dict[str, Any]:
+    """``child`` over ``base``: config sections (pydantic sub-models) are merged key by key, every other value
+    (numbers, lists, free mappings such as ``tasks.mix``) is replaced as a whole."""
+    out = copy.deepcopy(base)
+    for key, value in child.items():
+        info = model.model_fields.get(key) if model is not None else None
+        sub = _submodel(info.annotation) if info is not None else None
+        is_list = info is not None and typing.get_origin(info.annotation) is list
+        if sub is not None and not is_list and isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge_sections(out[key], value, sub)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def _read_with_extends(path: Path, shown: str, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The raw mapping of an experiment file; ``extends: other.yaml`` (relative to the file) starts from that
+    experiment and overrides it with this file's fields (sections merged, other values replaced)."""
+    data = _read_yaml(path, shown)
+    parent = data.pop("extends", None)
+    if parent is None:
+        return data
+    if not isinstance(parent, str) or not parent.strip():
+        raise ConfigError(f"{shown}: field 'extends': must name another experiment YAML file, got {parent!r}")
+    parent_path = (path.parent / parent).resolve()
+    if parent_path in seen or parent_path == path.resolve():
+        raise ConfigError(f"{shown}: field 'extends': {parent} extends itself (a cycle)")
+    if not parent_path.is_file():
+        raise ConfigError(f"{shown}: field 'extends': file not found: {parent} (relative to {_display_path(path.parent)})")
+    base = _read_with_extends(parent_path, _display_path(parent_path), seen + (path.resolve(),))
+    return _merge_sections(base, data, ExperimentConfig)
+
+
 def load_config(path: str | Path, overrides: Mapping[str, Any] | Sequence[str] | None = None) -> ExperimentConfig:
     """Load, override and validate an experiment YAML file.
 
+    A file may start from another one with ``extends: <file>`` (see :func:`_read_with_extends`).
     Relative paths in the config (notebooks, results_dir, runs_dir) refer to the repository root:
     the nearest folder above the file holding pyproject.toml or .git (the file's folder if none).
     Notebook paths are also looked up relative to the file's folder. Each notebook entry's own
@@ -739,7 +847,7 @@ def load_config(path: str | Path, overrides: Mapping[str, Any] | Sequence[str] |
     shown = _display_path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {shown}")
-    data = _read_yaml(path, shown)
+    data = _read_with_extends(path, shown)
     try:
         data = apply_overrides(data, overrides)
     except ConfigError as exc:

@@ -1,6 +1,6 @@
 """Evaluation as in the paper: pass@1 averaged over k samples, pass@k, cons@k, paper-style tables.
 
-Protocol (paper_facts.md §5): sample k responses per question at temperature 0.6 and top-p 0.95
+Protocol (docs/paper.md §5): sample k responses per question at temperature 0.6 and top-p 0.95
 (greedy decoding is avoided), and report
 
 - ``pass@1 = (1/k) * sum_i p_i``: the share of the k samples that are correct, averaged over
@@ -14,7 +14,7 @@ The paper uses k = 64 for AIME and GPQA, 16 for MATH, and 32,768-token generatio
 defaults here (``experiments/*.yaml``, ``eval`` section) are far smaller, see ``r1lib.config``.
 
 Besides accuracy, :func:`evaluate` measures what the paper tracks during R1-Zero training
-(paper_facts.md §7): response length, truncation, reflection words ("wait", "check", ...) and
+(docs/paper.md §7): response length, truncation, reflection words ("wait", "check", ...) and
 language consistency / mixing (§1.3).
 """
 
@@ -26,6 +26,7 @@ import json
 import logging
 import math
 import operator
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -366,14 +367,33 @@ def results_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | No
     return "\n".join(lines) + "\n"
 
 
+def _portable_rows(rows: Sequence[Mapping[str, Any]], root: str | Path | None) -> list[dict[str, Any]]:
+    """``rows`` with every absolute path inside ``root`` (e.g. a ``checkpoint``) made relative to it."""
+    from r1lib.paths import portable_path
+
+    def fix(v: Any) -> Any:
+        if isinstance(v, Path) or (isinstance(v, str) and os.path.isabs(os.path.expanduser(v))):
+            return portable_path(v, root)
+        return v
+
+    return [{k: fix(v) for k, v in row.items()} for row in rows]
+
+
 def write_results(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, name: str = "eval",
-                  columns: Sequence[str] | None = None) -> dict[str, Path]:
+                  columns: Sequence[str] | None = None, *, root: str | Path | None = None) -> dict[str, Path]:
     """Write ``<name>.md`` (:func:`results_table`), ``<name>.csv`` and ``<name>.json`` (all scalar
     columns, raw fractions) atomically under ``out_dir``; plus ``<name>_records.jsonl`` (one line per
-    question, tagged with checkpoint and benchmark) when rows carry ``details``. Returns the paths."""
+    question, tagged with checkpoint and benchmark) when rows carry ``details``. Returns the paths.
+
+    Absolute paths in the rows (a ``checkpoint`` given as ``/home/.../runs/x``) are written relative to the
+    project root ``root`` when inside it (default: the project that holds ``out_dir``), so that committed
+    tables hold no machine-specific paths; paths outside the project are written as they are."""
+    from r1lib.paths import project_root_of
+
     if not rows:
         raise ValueError("write_results: no rows")
     out_dir = Path(out_dir)
+    rows = _portable_rows(rows, root if root is not None else project_root_of(out_dir))
     scalar_cols = _scalar_columns(rows)
     scalar_rows = [{c: row.get(c) for c in scalar_cols if c in row} for row in rows]
     paths = {"md": out_dir / f"{name}.md", "csv": out_dir / f"{name}.csv", "json": out_dir / f"{name}.json"}
@@ -401,13 +421,19 @@ def write_results(rows: Sequence[Mapping[str, Any]], out_dir: str | Path, name: 
 # --------------------------------------------------------------------------------------------
 
 
+STAGE_POLICIES: tuple[str, ...] = ("r1_zero/policy",)
+"""Trained models of the pipeline, relative to ``runs_dir``, that notebook 06 evaluates by default."""
+
+
 def resolve_checkpoints(checkpoints: Sequence[str] | None, cfg: "ExperimentConfig") -> list[str]:
     """The checkpoints to evaluate: ``checkpoints`` if given, else ``cfg.eval.checkpoints``, else the
-    base model ``<runs_dir>/base_model``. Relative paths that exist under the repository root
-    (``cfg.root``) are made absolute; others (e.g. hub ids) are kept as given."""
+    experiment's own models: the base model ``<runs_dir>/base_model`` and every trained stage found under
+    ``<runs_dir>`` (:data:`STAGE_POLICIES`, in pipeline order). Relative paths that exist under the repository
+    root (``cfg.root``) are made absolute; others (e.g. hub ids) are kept as given."""
     chosen = list(checkpoints) if checkpoints is not None else list(cfg.eval.checkpoints)
     if not chosen:
-        return [str(cfg.runs_path / "base_model")]
+        stages = [cfg.runs_path / p for p in STAGE_POLICIES if (cfg.runs_path / p / "config.json").exists()]
+        return [str(cfg.runs_path / "base_model")] + [str(p) for p in stages]
     out = []
     for c in chosen:
         p = Path(str(c)).expanduser()
@@ -415,24 +441,73 @@ def resolve_checkpoints(checkpoints: Sequence[str] | None, cfg: "ExperimentConfi
     return out
 
 
+def held_out(cfg: "ExperimentConfig", split: str = "test") -> list["Example"]:
+    """The experiment's held-out synthetic problems: ``"test"`` (``tasks.n_test`` problems of ``tasks.mix`` at
+    ``tasks.difficulty``) or ``"harder"`` (``tasks.n_harder`` problems one level above, never seen in
+    pretraining or RL; empty when off). Both come from the generators' test split, disjoint from training."""
+    from r1lib.tasks import generate_mix
+
+    if split == "test":
+        n, difficulty = cfg.tasks.n_test, tuple(cfg.tasks.difficulty)
+    elif split == "harder":
+        difficulty = cfg.tasks.harder_difficulty()
+        if difficulty is None:
+            return []
+        n = cfg.tasks.n_harder
+    else:
+        raise ValueError(f"held_out: split must be 'test' or 'harder', got {split!r}")
+    return generate_mix(cfg.tasks.mix, n, split="test", seed=cfg.seed, difficulty=difficulty)
+
+
+def eval_sampler(cfg: "ExperimentConfig", model_or_path: Any, tokenizer: Any = None, *,
+                 batch_size: int | None = None, num_threads: int | None = None) -> Sampler:
+    """The ``eval.sampler`` back-end for a checkpoint path (or hub id) or a loaded model + ``tokenizer``."""
+    from r1lib.sampling import make_sampler
+
+    backend = cfg.eval.sampler
+    if backend == "vllm":
+        return make_sampler(str(model_or_path), backend="vllm", seed=cfg.seed)
+    kw: dict[str, Any] = {"batch_size": batch_size or max(64, cfg.sampling.batch_size), "num_threads": num_threads}
+    if isinstance(model_or_path, (str, os.PathLike)):
+        return make_sampler(str(model_or_path), backend=backend, dtype=cfg.model.dtype, device=cfg.model.device, **kw)
+    return make_sampler(model_or_path, tokenizer, backend=backend, **kw)
+
+
+def evaluate_model(cfg: "ExperimentConfig", model_or_path: Any, examples: Sequence["Example"], *,
+                   tokenizer: Any = None, k: int | None = None, keep_completions: int | None = None,
+                   ks: Sequence[int] | None = None) -> EvalResult:
+    """:func:`evaluate` one model (an HF folder or a loaded model + ``tokenizer``) with the experiment's protocol
+    (``cfg.eval``: k samples at T 0.6 / top-p 0.95), through ``eval.sampler``. ``keep_completions``
+    defaults to all k samples, so that styles and self-corrections can be analysed."""
+    e = cfg.eval
+    k = k or e.k
+    sampler = eval_sampler(cfg, model_or_path, tokenizer)
+    return evaluate(sampler, list(examples)[: e.limit], k=k, temperature=e.temperature, top_p=e.top_p,
+                    max_new_tokens=e.max_new_tokens, stop=tuple(cfg.sampling.stop), seed=cfg.seed, ks=ks,
+                    keep_completions=k if keep_completions is None else keep_completions)
+
+
 def load_benchmark_examples(name: str, cfg: "ExperimentConfig") -> list["Example"]:
-    """Examples of one benchmark: ``"synthetic"`` is the held-out synthetic test split
-    (``tasks.n_test`` problems of ``tasks.mix``); any other name goes to ``r1lib.tasks.load_benchmark``
-    with ``eval.limit``."""
-    from r1lib.tasks import generate_mix, load_benchmark
+    """Examples of one benchmark: ``"synthetic"`` is the held-out synthetic test split and ``"synthetic_harder"``
+    the harder one (:func:`held_out`); any other name goes to ``r1lib.tasks.load_benchmark`` with ``eval.limit``."""
+    from r1lib.tasks import load_benchmark
 
     if name == "synthetic":
-        return generate_mix(cfg.tasks.mix, cfg.tasks.n_test, split="test", seed=cfg.seed,
-                            difficulty=cfg.tasks.difficulty)
+        return held_out(cfg, "test")
+    if name == "synthetic_harder":
+        examples = held_out(cfg, "harder")
+        if not examples:
+            raise ValueError("benchmark 'synthetic_harder' needs tasks.n_harder > 0 and tasks.difficulty below level 5")
+        return examples
     return load_benchmark(name, limit=cfg.eval.limit)
 
 
 def _display_path(path: str | Path, root: Path) -> str:
-    """A checkpoint as shown in tables: relative to the repository root when inside it (portable results)."""
-    try:
-        return str(Path(path).resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
+    """A checkpoint as shown in tables: relative to the repository root when inside it (portable results);
+    a path outside it, or a hub id, as given."""
+    from r1lib.paths import portable_path
+
+    return portable_path(path, root)
 
 
 def evaluate_checkpoints(checkpoints: Sequence[str], benchmarks: Sequence[str], cfg: "ExperimentConfig",
@@ -441,13 +516,10 @@ def evaluate_checkpoints(checkpoints: Sequence[str], benchmarks: Sequence[str], 
 
     Returns one row per checkpoint: ``{"checkpoint": path, "<bench> <metric>": value, ...,
     "details": {bench: EvalResult}}``, ready for :func:`results_table` / :func:`write_results`.
-    Models are loaded with ``model.dtype`` / ``model.device``; sampling uses ``sampling.batch_size``
-    and ``sampling.stop`` (``batch_size`` overrides the former; ``num_threads`` goes to
-    :class:`r1lib.sampling.HFSampler`), the seed is ``cfg.seed``.
+    Models are loaded with ``model.dtype`` / ``model.device`` into the ``eval.sampler`` back-end
+    (:func:`eval_sampler`; ``batch_size`` and ``num_threads`` go to it); stop strings ``sampling.stop``; the
+    seed is ``cfg.seed``.
     """
-    from r1lib.models import load_model
-    from r1lib.sampling import HFSampler
-
     if not checkpoints:
         raise ValueError("evaluate_checkpoints: no checkpoints given")
     if not benchmarks:
@@ -456,9 +528,7 @@ def evaluate_checkpoints(checkpoints: Sequence[str], benchmarks: Sequence[str], 
     e = cfg.eval
     rows: list[dict[str, Any]] = []
     for ckpt in checkpoints:
-        model, tokenizer = load_model(ckpt, dtype=cfg.model.dtype, device=cfg.model.device)
-        sampler = HFSampler(model, tokenizer, batch_size=batch_size or cfg.sampling.batch_size,
-                            num_threads=num_threads)
+        sampler = eval_sampler(cfg, ckpt, batch_size=batch_size, num_threads=num_threads)
         row: dict[str, Any] = {"checkpoint": _display_path(ckpt, cfg.root)}
         details: dict[str, EvalResult] = {}
         for bench in benchmarks:
@@ -469,5 +539,5 @@ def evaluate_checkpoints(checkpoints: Sequence[str], benchmarks: Sequence[str], 
             row.update({f"{bench} {m}": v for m, v in result.summary.items()})
         row["details"] = details
         rows.append(row)
-        del model, sampler
+        del sampler
     return rows

@@ -1,7 +1,7 @@
 """Answer extraction and answer equivalence, with hard time limits.
 
 The paper grades math answers with a rule: the final answer is given "in a specified format (e.g.,
-within a box)" and compared with the reference using SymPy (../shared/notes/paper_facts.md §1.2, §5).
+within a box)" and compared with the reference using SymPy (docs/paper.md §1.2, §5).
 This module does the same with `math-verify` (which drives SymPy) behind a cheap exact fast path.
 
 Public API
@@ -26,7 +26,7 @@ Design of :func:`is_equivalent` (never raises, bounded time on adversarial input
    bounds the size of every number an expression would evaluate to.
 4. math-verify (``parse`` + ``verify``) with its own ``signal.alarm`` timeouts disabled
    (``parsing_timeout=None, timeout_seconds=None``; its alarms work only in the main thread and only
-   in whole seconds, ../shared/notes/stack.md §8), under our own limit:
+   in whole seconds, docs/dependencies.md §8), under our own limit:
 
    a. main thread: a ``signal.setitimer(ITIMER_REAL, budget, 0.05)`` guard whose handler raises
       :class:`_Deadline` (a ``BaseException``, so the ``except Exception`` blocks inside math-verify
@@ -545,7 +545,7 @@ _WARM_UP_PAIRS = (
 
 def _mv_input(ans: str) -> str:
     """Prepare an answer for ``math_verify.parse``: drop ``<answer>`` tags and ``\\$``, and wrap bare
-    LaTeX in ``$...$`` (bare ``\\sqrt{3}`` parses to nothing, stack.md §8)."""
+    LaTeX in ``$...$`` (bare ``\\sqrt{3}`` parses to nothing, docs/dependencies.md §8)."""
     s = ans.replace("<answer>", " ").replace("</answer>", " ").replace("\\$", "").replace("\\!", "")
     s = s.strip()
     if "$" in s or "\\(" in s or "\\[" in s or "\\boxed" in s:

@@ -213,7 +213,7 @@ def make_accelerator(**kwargs: Any) -> Any:
 
     Without GPUs: multi-process without DeepSpeed gets ``cpu=True``, so that the processes form one
     MULTI_CPU gloo group (see the module docstring). DeepSpeed must not get ``cpu=True`` (it would be
-    silently turned off, ../shared/notes/stack.md); it gets the backend ``gloo`` named instead, since
+    silently turned off, docs/dependencies.md §1); it gets the backend ``gloo`` named instead, since
     otherwise accelerate sees 1 process (``backend is None``) while DeepSpeed's group holds all of them,
     and every process would write checkpoints and logs as the main one.
     Raises RuntimeError when the launcher started N > 1 processes but accelerate sees another number

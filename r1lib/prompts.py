@@ -1,6 +1,6 @@
 """The R1-Zero prompt template, word for word from the paper's Table 1.
 
-Source: DeepSeek-R1 v1 p.6 Table 1 (= v2 §2.1 p.3); see ../shared/notes/paper_facts.md §1.1.
+Source: DeepSeek-R1 v1 p.6 Table 1 (= v2 §2.1 p.3); see docs/paper.md §1.1.
 The paper's template is one paragraph; the line breaks below are only for the source code,
 the rendered string joins them with single spaces exactly as printed in the paper.
 """

@@ -3,15 +3,15 @@
 ``completion`` is the model's text after ``"Assistant:"`` in the R1-Zero template (it may start with
 a space); ``example`` is the :class:`~r1lib.tasks.base.Example` it answers.
 
-- :func:`accuracy_reward`: 1 if the final answer is right, else 0 (paper_facts.md §1.2).
+- :func:`accuracy_reward`: 1 if the final answer is right, else 0 (docs/paper.md §1.2).
 - :func:`format_reward`: 1 if the completion is ``<think>...</think> <answer>...</answer>``, else 0
-  (paper_facts.md §1.2; the paper gives no numeric value, 1/0 is our choice, §10).
+  (docs/paper.md §1.2; the paper gives no numeric value, 1/0 is our choice, §10).
 - :func:`language_consistency_reward`: share of target-language words in the CoT (paper eq. 7,
-  paper_facts.md §1.3).
+  docs/paper.md §1.3).
 - :func:`make_overlong_penalty`: DAPO's soft overlong punishment. Not in the R1 paper (R1 has no
-  length reward; its length grows freely, paper_facts.md §7); provided for small-budget runs.
+  length reward; its length grows freely, docs/paper.md §7); provided for small-budget runs.
 
-The R1-Zero rule reward is ``accuracy + format`` with the same weight (paper eq. 4, paper_facts.md
+The R1-Zero rule reward is ``accuracy + format`` with the same weight (paper eq. 4, docs/paper.md
 §1.2); R1's first RL stage adds the language-consistency reward by direct summation (§1.3), and the
 stage-2 reward is ``Reward_reasoning + Reward_general + Reward_language`` (eqs. 8-10, §1.4), of
 which the rule-based parts are these. :func:`build_reward_functions` + :func:`combined_reward`
@@ -47,10 +47,10 @@ __all__ = [
 RewardFn = Callable[[str, Example], float]
 
 #: Procedural tasks whose answers are exact numbers: graded without SymPy.
-SYNTHETIC_TASKS = frozenset({"arithmetic", "linear", "word"})
+SYNTHETIC_TASKS = frozenset({"arithmetic", "linear", "word", "addition", "subtraction", "multiply", "chain"})
 
 #: End-of-sequence markers allowed after ``</answer>`` when a completion is decoded with special
-#: tokens kept (r1lib's tiny tokenizer ends turns with ``<|end|>``, stack.md §2).
+#: tokens kept (r1lib's tiny tokenizer ends turns with ``<|end|>``, docs/dependencies.md §2).
 END_TOKENS: tuple[str, ...] = ("<|end|>", "<|eos|>", "<|endoftext|>", "<|im_end|>", "<|eot_id|>",
                                "</s>", "<eos>")
 
@@ -58,7 +58,7 @@ _TAGS = ("<think>", "</think>", "<answer>", "</answer>")
 
 
 def accuracy_reward(completion: str, example: Example) -> float:
-    """1.0 if the completion's final answer is correct, else 0.0 (paper_facts.md §1.2).
+    """1.0 if the completion's final answer is correct, else 0.0 (docs/paper.md §1.2).
 
     The paper: "If the answer aligns with the reference, the reward is assigned a value of 1;
     otherwise ... 0" (v2 B.3.1); math answers are compared with SymPy. The answer is taken from the
@@ -78,9 +78,13 @@ def accuracy_reward(completion: str, example: Example) -> float:
     """
     try:
         pred = extract_answer(completion)
+        task = getattr(example, "task", None)
+        if task == "general":  # non-reasoning prompt: the response (the answer block, else the text) is checked
+            from r1lib.tasks.general import check_general
+
+            return check_general(pred if pred is not None else _after_think(completion), example)
         if pred is None:
             return 0.0
-        task = getattr(example, "task", None)
         if task == "countdown":
             from r1lib.tasks.countdown import check_countdown  # lazy: grading must not need tasks
 
@@ -93,11 +97,16 @@ def accuracy_reward(completion: str, example: Example) -> float:
         return 0.0
 
 
+def _after_think(completion: str) -> str:
+    """The text after the last ``</think>`` (the summary), or the whole completion without one."""
+    return completion.rsplit("</think>", 1)[-1] if "</think>" in completion else completion
+
+
 def format_reward(completion: str, example: Example | None = None) -> float:
     """1.0 iff the completion is exactly ``<think>R</think> <answer>A</answer>``, else 0.0.
 
     The format reward "enforces the model to put its thinking process between '<think>' and
-    '</think>' tags" (paper_facts.md §1.2), following the template's "<think> reasoning process here
+    '</think>' tags" (docs/paper.md §1.2), following the template's "<think> reasoning process here
     </think> <answer> answer here </answer>" (§1.1). Our exact rule (the paper gives none): one
     ``<think>`` block then one ``<answer>`` block, each tag exactly once, both non-empty, only
     whitespace before, between and after them, except one end token (:data:`END_TOKENS`) at the end.
@@ -137,8 +146,8 @@ def language_consistency_reward(completion: str, example: Example | None = None,
                                 target_lang: str = "en") -> float:
     """Share of target-language words in the CoT: ``Num(Words_target) / Num(Words)`` (paper eq. 7).
 
-    Paper_facts.md §1.3: "calculated as the proportion of target language words in the CoT". The CoT is
-    the ``<think>`` block (the whole completion when there is none). Word segmentation is not given
+    The paper (docs/paper.md §1.3): "calculated as the proportion of target language words in the CoT".
+    The CoT is the ``<think>`` block (the whole completion when there is none). Word segmentation is not given
     by the paper (§10); ours is in :mod:`r1lib.text_stats` (latin letter runs and single CJK
     characters are words; numbers, symbols, LaTeX commands and Greek letters are not). Edge cases
     (our choice): an empty/blank completion scores 0.0; a CoT with content but no words (only

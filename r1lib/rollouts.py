@@ -14,6 +14,8 @@ from typing import Any, Sequence
 
 import torch
 
+from r1lib.analysis import correction_attempt, find_aha
+from r1lib.corpus import style_distribution
 from r1lib.prompts import r1_zero_prompt
 from r1lib.rewards import RewardFn
 from r1lib.sampling import Completion, Sampler, SamplingParams
@@ -94,7 +96,7 @@ def collect_rollouts(sampler: Sampler, tokenizer: Any, examples: Sequence[Exampl
     """Sample ``group_size`` completions for each example with the R1-Zero template and score them.
 
     Rollouts use top-p 1.0 (no nucleus): the policy-gradient log-probs are those of the full
-    distribution at ``temperature`` (paper: T = 1, paper_facts §2.2).
+    distribution at ``temperature`` (paper: T = 1, docs/paper.md §2.2).
     """
     import time
 
@@ -126,7 +128,11 @@ def collect_rollouts(sampler: Sampler, tokenizer: Any, examples: Sequence[Exampl
 
 
 def rollout_stats(batch: RolloutBatch) -> dict[str, float]:
-    """Per-step rollout metrics: reward mean/std per function, length, truncation, reflection, language mix."""
+    """Per-step rollout metrics: reward mean/std per function, length, truncation, reflection, language mix,
+    the share of each corpus style (``style/<name>``: which pretraining style RL amplifies), and the share of
+    completions with a self-correction that fixed a wrong step (``self_correction_rate``; ``aha_rate`` when
+    the answer is also correct: ``r1lib.analysis.find_aha``) or that only announce one
+    (``correction_attempt_rate``: "Wait", fixed or not)."""
     n = len(batch)
     lengths = torch.tensor([c.num_tokens for c in batch.completions], dtype=torch.float)
     stats: dict[str, float] = {
@@ -138,6 +144,13 @@ def rollout_stats(batch: RolloutBatch) -> dict[str, float]:
         "reflection_rate": sum(has_reflection(c.text) for c in batch.completions) / n,
         "language_mix_rate": sum(bool(language_mix(c.text)) for c in batch.completions) / n,
     }
+    for style, share in style_distribution([c.text for c in batch.completions]).items():
+        stats[f"style/{style}"] = share
+    fixes = [find_aha(c.text) is not None for c in batch.completions]
+    stats["self_correction_rate"] = sum(fixes) / n
+    stats["correction_attempt_rate"] = sum(correction_attempt(c.text) for c in batch.completions) / n
+    if "accuracy" in batch.reward_parts:  # the paper's "aha": a check that fixed a step, in a correct answer
+        stats["aha_rate"] = sum(f and a >= 0.5 for f, a in zip(fixes, batch.reward_parts["accuracy"].tolist())) / n
     for name, vals in batch.reward_parts.items():
         stats[f"rewards/{name}/mean"] = float(vals.mean())
         stats[f"rewards/{name}/std"] = float(vals.std()) if n > 1 else 0.0

@@ -10,6 +10,12 @@ The notebook then calls ``r1lib.config.load_config(config_path, overrides)`` its
 the copy only when the notebook succeeded. A failing notebook is saved as ``<stem>.failed.ipynb`` (the last
 good copy is kept), the error is reported and the run goes on with the next notebook. A summary of the run
 is written (atomically) to ``<results_dir>/run_summary.json`` after every notebook.
+
+Executed notebooks and the summary are committed results, so they record no absolute paths inside the
+project root (:mod:`r1lib.paths`): the summary's paths are relative to the root, and each executed copy is
+rewritten by :func:`make_notebook_portable` before it is saved (papermill's metadata, the injected
+parameters cell and the cell outputs: ``/home/me/r1lib/runs/x`` is stored as ``runs/x``). Paths outside the
+project are kept.
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from r1lib.config import ConfigError, ExperimentConfig, NotebookEntry, load_config, parse_overrides, save_config
+from r1lib.paths import portable_path, relativize_obj, relativize_text
 from r1lib.tracking import atomic_write_json
 
 __all__ = [
@@ -35,6 +42,7 @@ __all__ = [
     "select_notebooks",
     "notebook_parameters",
     "execute_notebook",
+    "make_notebook_portable",
     "run_experiment",
 ]
 
@@ -53,6 +61,8 @@ class NotebookRun:
     seconds: float
     output: str | None
     error: str | None = None
+    load_avg_before: list[float] | None = None   # 1/5/15-minute load averages: was the machine otherwise idle?
+    load_avg_after: list[float] | None = None
 
 
 @dataclass
@@ -66,6 +76,10 @@ class RunSummary:
     started: str
     finished: str | None = None
     notebooks: list[NotebookRun] = field(default_factory=list)
+    wall_seconds: float | None = None
+    cpus: int | None = None
+    load_avg_start: list[float] | None = None
+    load_avg_end: list[float] | None = None
 
     @property
     def ok(self) -> bool:
@@ -81,10 +95,15 @@ def _now() -> str:
 
 def _shown(path: Path, root: Path) -> str:
     """Path relative to the repository root when inside it (summaries stay portable), else absolute."""
+    return portable_path(path, root)
+
+
+def load_average() -> list[float] | None:
+    """The 1/5/15-minute load averages (None where the OS has none): timings mean little on a busy machine."""
     try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
+        return [round(x, 2) for x in os.getloadavg()]
+    except (AttributeError, OSError):
+        return None
 
 
 def _stderr(message: str) -> None:
@@ -148,14 +167,18 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
     results.mkdir(parents=True, exist_ok=True)
     save_config(cfg, results / RESOLVED_CONFIG_FILE)
     summary = RunSummary(experiment=cfg.name, config_path=_shown(cfg.config_path or Path(config_path), cfg.root),
-                         results_dir=_shown(results, cfg.root), overrides=cli_overrides, started=_now())
+                         results_dir=_shown(results, cfg.root), overrides=cli_overrides, started=_now(),
+                         cpus=os.cpu_count(), load_avg_start=load_average())
+    t_start = time.perf_counter()
     summary_path = results / SUMMARY_FILE
     for i, entry in enumerate(entries, 1):
         source = cfg.notebook_path(entry)
         output = results / source.name
         say(f"[{i}/{len(entries)}] {source.name} ...")
+        before = load_average()
         outcome = execute_notebook(source, output, notebook_parameters(cfg, entry, cli_overrides),
                                    kernel_name=kernel_name, root=cfg.root)
+        outcome.load_avg_before, outcome.load_avg_after = before, load_average()
         summary.notebooks.append(outcome)
         atomic_write_json(summary_path, summary.to_dict(), default=str)
         if outcome.status == "ok":
@@ -164,6 +187,8 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
             kept = f"; failed copy: {outcome.output}" if outcome.output else ""
             say(f"[{i}/{len(entries)}] {source.name}: FAILED ({outcome.seconds:.1f} s): {outcome.error}{kept}")
     summary.finished = _now()
+    summary.wall_seconds = round(time.perf_counter() - t_start, 1)
+    summary.load_avg_end = load_average()
     atomic_write_json(summary_path, summary.to_dict(), default=str)
     n_failed = sum(nb.status != "ok" for nb in summary.notebooks)
     say(f"{cfg.name}: {len(entries) - n_failed}/{len(entries)} notebooks ok; summary: {_shown(summary_path, cfg.root)}")
@@ -197,9 +222,11 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any], 
         except Exception as exc:  # noqa: BLE001 - one notebook's failure is reported, the run goes on
             error = _describe_error(exc)
         if error is None:
+            _make_portable_quietly(tmp, root, source=source, output=output)
             os.replace(tmp, output)
             failed.unlink(missing_ok=True)  # a failure from an earlier run no longer applies
         elif tmp.stat().st_size > 0:
+            _make_portable_quietly(tmp, root, source=source, output=failed)
             os.replace(tmp, failed)
     finally:
         tmp.unlink(missing_ok=True)  # only left over when nothing was written or on KeyboardInterrupt
@@ -208,3 +235,63 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any], 
         return NotebookRun(source.name, _shown(source, root), "ok", seconds, _shown(output, root))
     saved = _shown(failed, root) if failed.exists() else None
     return NotebookRun(source.name, _shown(source, root), "failed", seconds, saved, error)
+
+
+def _text_fields(value: Any, root: Path) -> Any:
+    """A notebook text field (a string or a list of lines) with absolute paths inside ``root`` relativised."""
+    if isinstance(value, str):
+        return relativize_text(value, root)
+    if isinstance(value, list):
+        return [relativize_text(v, root) if isinstance(v, str) else v for v in value]
+    return value
+
+
+def make_notebook_portable(path: Path, root: Path, *, source: Path | None = None,
+                           output: Path | None = None) -> None:
+    """Rewrite an executed notebook in place so that it holds no absolute path inside ``root``.
+
+    - papermill's metadata: ``input_path`` becomes ``source`` and ``output_path`` becomes ``output`` (the
+      final name, not papermill's temporary file), relative to ``root``; ``parameters`` and the other
+      recorded values are relativised;
+    - the ``injected-parameters`` cell (``config_path = "<root>/experiments/x.yaml"``);
+    - every cell output's text: streams, ``text/*`` and JSON display data, error values and tracebacks
+      (printed paths, reprs of ``Path`` objects, library messages). Images are left alone.
+
+    Paths outside ``root`` (``~/.cache``, ``/tmp``) are kept.
+    """
+    import nbformat
+
+    nb = nbformat.read(str(path), as_version=nbformat.NO_CONVERT)
+    pm = nb.metadata.get("papermill")
+    if pm is not None:
+        for key, value in list(pm.items()):
+            if key == "input_path" and source is not None:
+                pm[key] = portable_path(source, root)
+            elif key == "output_path" and output is not None:
+                pm[key] = portable_path(output, root)
+            else:
+                pm[key] = relativize_obj(value, root) if isinstance(value, (str, list, dict)) else value
+    for cell in nb.cells:
+        if "injected-parameters" in cell.get("metadata", {}).get("tags", []):
+            cell.source = _text_fields(cell.source, root)
+        for out in cell.get("outputs", []):
+            if "text" in out:
+                out["text"] = _text_fields(out["text"], root)
+            if "evalue" in out:
+                out["evalue"] = _text_fields(out["evalue"], root)
+            if "traceback" in out:
+                out["traceback"] = _text_fields(out["traceback"], root)
+            for mime, value in (out.get("data") or {}).items():
+                if mime.startswith("text/") or mime.endswith("+json") or mime == "application/json" \
+                        or mime == "image/svg+xml":
+                    out["data"][mime] = (relativize_obj(value, root) if isinstance(value, dict)
+                                         else _text_fields(value, root))
+    nbformat.write(nb, str(path))
+
+
+def _make_portable_quietly(path: Path, root: Path, *, source: Path, output: Path) -> None:
+    """:func:`make_notebook_portable`, reporting (not raising) a failure: the executed notebook is kept."""
+    try:
+        make_notebook_portable(path, root, source=source, output=output)
+    except Exception as exc:  # noqa: BLE001 - never lose an executed notebook over its paths
+        _stderr(f"warning: could not make {output.name} portable (absolute paths kept): {type(exc).__name__}: {exc}")

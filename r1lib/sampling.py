@@ -8,7 +8,7 @@ two back-ends with the same completion rules: :class:`HFSampler` (Hugging Face `
 
 Stop strings
 ------------
-The R1-Zero template ends the answer with ``</answer>`` (paper_facts.md §1.1), so the default stop
+The R1-Zero template ends the answer with ``</answer>`` (docs/paper.md §1.1), so the default stop
 string is ``"</answer>"``. A completion that contains a stop string is cut right *after* its first
 occurrence (the stop string is kept, so format rewards still see the closing tag) and gets
 ``finish_reason="stop"``. This is vLLM's ``include_stop_str_in_output=True`` behaviour, so both
@@ -16,7 +16,7 @@ back-ends produce the same texts.
 
 How a vLLM sampler implements the same Protocol
 -----------------------------------------------
-vLLM has no CPU wheel (../shared/notes/stack.md §9), so it is an optional GPU extra
+vLLM has no CPU wheel (docs/dependencies.md §9), so it is an optional GPU extra
 (``pip install -e .[gpu]``). :func:`make_sampler` with ``backend="vllm"`` builds a sampler on
 ``vllm.LLM`` whose ``generate`` maps our parameters one to one::
 
@@ -161,7 +161,7 @@ class HFSampler:
     Prompts are repeated ``n`` times, grouped by token length (less padding) into left-padded
     batches of ``batch_size`` rows, and generated with the KV cache. ``temperature == 0`` is greedy.
     ``top_k`` is disabled (transformers would otherwise apply its default top_k=50): the paper's
-    protocol is temperature plus top-p only (paper_facts.md §5).
+    protocol is temperature plus top-p only (docs/paper.md §5).
 
     Stop strings are enforced by post-processing (:func:`postprocess_completion`) and, when
     ``hf_stop_strings`` is True, also by transformers' ``stop_strings`` criterion so that finished

@@ -1,9 +1,9 @@
 """Text statistics of completions: reflection words, word segmentation, language mixing.
 
 - Reflection words: the ten words three human experts chose to track reflective behaviour of
-  R1-Zero during training (paper v2 Supplementary C.2, Fig. 9; ../shared/notes/paper_facts.md §7).
+  R1-Zero during training (paper v2 Supplementary C.2, Fig. 9; docs/paper.md §7).
   Their count "rises 5- to 7-fold compared to the start of training".
-- Word segmentation, shared with the language-consistency reward (paper_facts.md §1.3, §10): the paper
+- Word segmentation, shared with the language-consistency reward (docs/paper.md §1.3, §10): the paper
   does not say how "target language words" are segmented. Here (our choice):
 
   * a word is a maximal run of letters of one script; each CJK character (Han, kana, Hangul) is one
@@ -37,7 +37,7 @@ __all__ = [
     "language_mix",
 ]
 
-#: Paper v2 C.2 (paper_facts.md §7), in the paper's order.
+#: Paper v2 C.2 (docs/paper.md §7), in the paper's order.
 REFLECTION_WORDS: tuple[str, ...] = ("wait", "mistake", "however", "but", "retry", "error", "verify",
                                      "wrong", "evaluate", "check")
 

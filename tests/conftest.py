@@ -50,7 +50,7 @@ def write_tiny_config(tmp_path: Path, name: str, *sections: str) -> Path:
     cfg = tmp_path / "tiny.yaml"
     lines = [f"name: {name}", f"results_dir: {tmp_path / 'results'}", f"stages_dir: {tmp_path / 'results'}",
              f"runs_dir: {tmp_path / 'runs'}", "notebooks: []",
-             "tasks: {mix: {arithmetic: 1.0, linear: 1.0}, n_train: 8, n_test: 4}",
+             "tasks: {mix: {addition: 1.0, subtraction: 1.0}, difficulty: [1, 2], n_train: 8, n_test: 4, n_harder: 4}",
              "model: {preset: nano, device: cpu}", "tracking: {wandb_mode: disabled}", *sections]
     cfg.write_text("\n".join(lines) + "\n")
     return cfg

@@ -110,10 +110,10 @@ def test_minimal_config_defaults(tmp_path: Path) -> None:
     assert cfg.model.preset == "tiny" and cfg.model.path is None and cfg.model.dtype == "float32"
     assert cfg.pretrain.steps == 600 and cfg.pretrain.vocab_size == 1024 and cfg.pretrain.lr == 3e-3
     assert cfg.sampling.stop == ["</answer>"] and cfg.sampling.top_p == 1.0
-    # Paper evaluation protocol (paper_facts §5).
+    # Paper evaluation protocol (docs/paper.md §5).
     assert (cfg.eval.temperature, cfg.eval.top_p, cfg.eval.k) == (0.6, 0.95, 16)
     assert cfg.eval.limit is None and cfg.eval.benchmarks == ["synthetic"]
-    # Paper beta (paper_facts §2.2); tiny-scale G and batch.
+    # Paper beta (docs/paper.md §2.2); tiny-scale G and batch.
     assert cfg.rl.beta == 0.001 and cfg.rl.num_generations == 8 and cfg.rl.batch_size == 64
     assert cfg.rl.rewards == {"accuracy": 1.0, "format": 1.0} and cfg.rl.loss_aggregation == "sequence"
     assert cfg.tracking.wandb_mode == "offline" and cfg.tracking.project == "r1lib"
@@ -274,14 +274,37 @@ def test_experiment_file_loads(path: Path) -> None:
 
 
 def test_smoke_is_smaller_than_default() -> None:
-    """Checked on the raw YAML, so it runs before the notebooks exist."""
-    smoke = yaml.safe_load((REPO / "experiments" / "smoke.yaml").read_text())
-    default = yaml.safe_load((REPO / "experiments" / "default.yaml").read_text())
-    paths = lambda d: [n if isinstance(n, str) else n["path"] for n in d["notebooks"]]  # noqa: E731
-    assert paths(smoke) == paths(default)
-    assert smoke["pretrain"]["steps"] == 20 and smoke["pretrain"]["corpus_size"] == 500
-    assert smoke["eval"]["k"] == 4 and smoke["eval"]["limit"] == 8
-    assert smoke["tasks"]["n_test"] == 16 and smoke["sampling"]["max_new_tokens"] == 48
-    # Validate everything but the notebook paths.
-    for data in (smoke, default):
-        ExperimentConfig.model_validate({**data, "notebooks": [str(NOTEBOOK)]})
+    """smoke.yaml extends default.yaml: the same notebooks and settings, only the sizes are smaller."""
+    smoke, default = load_config(REPO / "experiments" / "smoke.yaml"), load_config(REPO / "experiments" / "default.yaml")
+    assert [Path(n.path).name for n in smoke.notebooks] == [Path(n.path).name for n in default.notebooks]
+    assert smoke.pretrain.steps == 20 and smoke.pretrain.corpus_size == 500
+    assert smoke.eval.k == 4 and smoke.eval.limit == 8
+    assert smoke.tasks.n_test == 16 and smoke.sampling.max_new_tokens == 48
+    assert smoke.tasks.mix == default.tasks.mix and smoke.pretrain.corpus == default.pretrain.corpus
+    assert smoke.rl.steps < default.rl.steps and smoke.rl.lr == default.rl.lr
+
+
+def test_extends_merges_sections_and_replaces_values(tmp_path: Path) -> None:
+    (tmp_path / "nb.ipynb").write_text("{}")
+    (tmp_path / "base.yaml").write_text(yaml.safe_dump({
+        "name": "base", "notebooks": ["nb.ipynb"],
+        "tasks": {"mix": {"addition": 1.0, "subtraction": 1.0}, "n_train": 10, "n_test": 5},
+        "rl": {"steps": 60, "lr": 5.0e-5}}))
+    (tmp_path / "child.yaml").write_text(yaml.safe_dump({
+        "extends": "base.yaml", "name": "child", "tasks": {"mix": {"addition": 1.0}}, "rl": {"steps": 30}}))
+    cfg = load_config(tmp_path / "child.yaml", {"rl.batch_size": 32})
+    assert cfg.name == "child"
+    assert cfg.tasks.mix == {"addition": 1.0}              # a free mapping is replaced, not merged
+    assert (cfg.tasks.n_train, cfg.tasks.n_test) == (10, 5)  # the rest of the section comes from the base
+    assert (cfg.rl.steps, cfg.rl.lr, cfg.rl.batch_size) == (30, 5.0e-5, 32)
+
+
+@pytest.mark.parametrize("extends, message", [
+    ("missing.yaml", "field 'extends': file not found: missing.yaml"),
+    ("self.yaml", "extends itself"),
+    (3, "must name another experiment YAML file"),
+])
+def test_extends_errors_name_the_file(tmp_path: Path, extends: object, message: str) -> None:
+    (tmp_path / "self.yaml").write_text(yaml.safe_dump({"extends": extends, "name": "x"}))
+    with pytest.raises(ConfigError, match=message):
+        load_config(tmp_path / "self.yaml")

@@ -4,134 +4,135 @@ import random
 
 import pytest
 
-from r1lib.analysis import equations
-from r1lib.corpus import (ERROR_RATES, CorpusConfig, build_corpus, classify_style, corpus_stats, drill_document,
-                          error_rate, render_document, step_facts, styles_for_frame)
+from r1lib.analysis import equations, find_aha
+from r1lib.config import CorpusConfig
+from r1lib.corpus import (FRAMES, STYLES, build_corpus, classify_style, corpus_stats, frame_text, render_document,
+                          render_reasoning, style_distribution, style_samples)
+from r1lib.tasks import generate
 from r1lib.tasks.base import Example
 
-MIX = {"arithmetic": 1.0, "linear": 1.0, "word": 1.0}
+MIX = {"addition": 1.0}
 
 
 @pytest.fixture(scope="module")
 def docs():
-    return build_corpus(3000, mix=MIX, difficulty=(1, 5), seed=0)
+    return build_corpus(4000, mix=MIX, difficulty=(1, 2), seed=0)
 
 
 def test_corpus_is_deterministic():
-    a = build_corpus(50, mix=MIX, seed=3)
-    b = build_corpus(50, mix=MIX, seed=3)
+    a = build_corpus(60, mix=MIX, seed=3)
+    b = build_corpus(60, mix=MIX, seed=3)
     assert [d.text for d in a] == [d.text for d in b]
-    assert [d.text for d in a] != [d.text for d in build_corpus(50, mix=MIX, seed=4)]
+    assert [d.text for d in a] != [d.text for d in build_corpus(60, mix=MIX, seed=4)]
 
 
 def test_corpus_proportions_match_config(docs):
     cfg = CorpusConfig()
     stats = corpus_stats(docs)
-    total_style = sum(cfg.styles.values())
-    for style, w in cfg.styles.items():
-        assert abs(stats["styles"][style] - w / total_style) < 0.03, (style, stats["styles"])
-    total_frame = sum(cfg.frames.values())
-    for frame, w in cfg.frames.items():
-        assert abs(stats["frames"][frame] - w / total_frame) < 0.03, (frame, stats["frames"])
-    step_share = stats["styles"]["long"] + stats["styles"]["verify"]
+    for name, weights, measured in (("frames", cfg.frames, stats["frames"]),
+                                    ("template", cfg.template_styles, stats["styles_under_template"]),
+                                    ("plain", cfg.plain_styles, stats["styles_plain"])):
+        total = sum(weights.values())
+        for key, w in weights.items():
+            assert abs(measured[key] - w / total) < 0.035, (name, key, measured)
+    step_share = 1 - stats["styles"]["direct"]
     assert abs(stats["language_mixed"] - cfg.language_mix * step_share) < 0.02
+    assert abs(stats["self_corrected_careful"] - cfg.self_correction) < 0.05
+    assert abs(stats["general"] - cfg.general) < 0.01
+    assert stats["wrong"] == 0.0
 
 
-def test_longer_styles_are_more_often_correct_on_hard_problems(docs):
-    hard = [d for d in docs if d.difficulty >= 4]
-    wrong = {s: sum(not d.correct for d in hard if d.style == s) / max(1, sum(d.style == s for d in hard))
-             for s in ("direct", "short", "long", "verify")}
-    assert wrong["direct"] > wrong["short"] > wrong["long"] >= wrong["verify"]
-    assert error_rate("direct", 5) == pytest.approx(ERROR_RATES["direct"][1])
-    assert error_rate("verify", 1) == pytest.approx(ERROR_RATES["verify"][0])
+def test_template_mostly_direct_plain_mostly_steps(docs):
+    """The design: the reliable procedure is common only outside the R1-Zero template."""
+    stats = corpus_stats(docs)
+    assert stats["styles_under_template"]["direct"] > 0.7
+    assert stats["styles_plain"]["careful"] > 3 * stats["styles_under_template"]["careful"]
 
 
-def test_rendered_documents_carry_the_designed_features(docs):
-    r1 = [d for d in docs if d.frame == "r1_format"]
-    assert all("<think>" in d.text and "</answer>" in d.text and "A conversation between User and Assistant" in d.text
-               for d in r1)
-    plain = [d for d in docs if d.frame == "plain"]
-    assert not any("A conversation between User and Assistant" in d.text for d in plain)
-    verify = [d for d in docs if d.style == "verify" and not d.language_mixed]
-    assert all(("wait" in d.text.lower() or "verify" in d.text.lower() or "check" in d.text.lower()) for d in verify)
+def test_every_written_step_is_a_true_single_digit_fact(docs):
+    facts = [eq for d in docs if d.style != "general" and not d.self_corrected for eq in equations(d.text)]
+    assert len(facts) > 5000
+    assert all(eq["correct"] for eq in facts)
+    # Every fact is a column: at most three one- or two-digit numbers.
+    assert all(max(len(x) for x in eq["lhs"].replace("+", " ").replace("-", " ").split()) <= 2 for eq in facts)
+
+
+def test_documents_end_with_the_gold_answer():
+    ex = generate("addition", 1, seed=0, difficulty=2)[0]
+    rng = random.Random(0)
+    cfg = CorpusConfig(frames={"r1_format": 1}, template_styles={"careful": 1})
+    doc = render_document(ex, rng, cfg)
+    assert doc.correct and doc.text.endswith(f"<answer> {ex.answer} </answer>")
+    wrong = render_document(ex, rng, cfg.model_copy(update={"wrong_answers": 1.0}))
+    assert not wrong.correct and f"<answer> {ex.answer} </answer>" not in wrong.text
+
+
+def test_careful_style_hand_checked():
+    ex = Example(id="x", task="addition", problem="Compute 386 + 7776.", answer="8162",
+                 meta={"ops": [[386, "+", 7776]], "difficulty": 2})
+    assert render_reasoning(ex, "careful") == (
+        "Check 386 + 7776: 6 + 6 + 0 = 12, so far 2. Check 38 + 777: 8 + 7 + 1 = 16, so far 62. "
+        "Check 3 + 77: 3 + 7 + 1 = 11, so far 162. Check 0 + 7: 0 + 7 + 1 = 8, so far 8162.")
+    assert render_reasoning(ex, "short") == (
+        "6 + 6 + 0 = 12, so far 2. 8 + 7 + 1 = 16, so far 62. 3 + 7 + 1 = 11, so far 162. 0 + 7 + 1 = 8, so far 8162.")
+    assert render_reasoning(ex, "careful", zh=True).count("目前") == 4
+
+
+def test_self_correction_is_an_aha_fix():
+    ex = Example(id="x", task="subtraction", problem="Compute 5032 - 1478.", answer="3554",
+                 meta={"ops": [[5032, "-", 1478]], "difficulty": 1})
+    text = render_reasoning(ex, "careful", slip=True, rng=random.Random(1))
+    assert text.count("Wait, ") == 1
+    aha = find_aha(text)
+    assert aha is not None and aha["word"] == "wait"
+    assert aha["wrong"].split(" = ")[0] == aha["fixed"].split(" = ")[0]
+    assert render_reasoning(ex, "short", slip=True, rng=random.Random(1)).count("Wait") == 0  # careful only
+
+
+def test_frames():
+    rng = random.Random(0)
+    assert frame_text("Compute 1 + 2.", "R", "3", "r1_format", rng).endswith("Assistant: <think> R </think> <answer> 3 </answer>")
+    assert "A conversation between User and Assistant" not in frame_text("Compute 1 + 2.", "R", "3", "plain", rng)
+    assert all(f in FRAMES for f in ("r1_format", "r1_loose", "plain"))
+    with pytest.raises(ValueError, match="unknown frame"):
+        frame_text("p", "r", "a", "nope", rng)
+
+
+def test_language_mixing_only_where_designed(docs):
     mixed = [d for d in docs if d.language_mixed]
     assert mixed and all(any("\u4e00" <= ch <= "\u9fff" for ch in d.text) for d in mixed)
     assert not any(any("\u4e00" <= ch <= "\u9fff" for ch in d.text) for d in docs if not d.language_mixed)
+    assert not any(d.language_mixed for d in docs if d.style == "direct")
 
 
-def test_correct_solution_ends_with_gold_and_wrong_one_does_not():
-    ex = Example(id="x", task="arithmetic", problem="Compute 2 + 3 * 4.", answer="14",
-                 meta={"difficulty": 1, "steps": [("3 * 4", "12"), ("2 + 12", "14")]})
-    rng = random.Random(0)
-    ok = render_document(ex, rng, CorpusConfig(styles={"long": 1}, frames={"r1_format": 1}, error_scale=0))
-    assert ok.correct and "<answer> 14 </answer>" in ok.text and "3 * 4 = 12." in ok.text
-    bad = render_document(ex, rng, CorpusConfig(styles={"long": 1}, frames={"r1_format": 1}, error_scale=100))
-    assert not bad.correct and "<answer> 14 </answer>" not in bad.text
+def test_general_documents_are_non_reasoning(docs):
+    general = [d for d in docs if d.style == "general"]
+    assert general and {d.frame for d in general} == {"chat", "user", "qa"}
+    assert not any("<think>" in d.text or " = " in d.text for d in general)
 
 
 def test_classify_style_recovers_rendered_style(docs):
-    # The classifier must recognise the styles it is used to count after RL.
-    sample = [d for d in docs if not d.language_mixed][:400]
-    agree = sum(classify_style(d.text.split("Assistant:")[-1]) == d.style for d in sample) / len(sample)
-    assert agree > 0.9
+    sample = [d for d in docs if d.style != "general"][:600]
+    agree = sum(classify_style(d.text.split("Assistant:")[-1].split("\n", 1)[-1]) == d.style for d in sample) / len(sample)
+    assert agree > 0.97
+    assert style_distribution([]) == {s: 0.0 for s in STYLES}
+    assert classify_style(None) == "direct"
 
 
-# --- optional levers (off by default, so the default corpus is unchanged) ------------------------------------------
-
-CALIB = CorpusConfig(styles={"direct": 0.15, "short": 0.25, "long": 0.35, "verify": 0.25},
-                     template_styles={"direct": 0.45, "short": 0.30, "long": 0.15, "verify": 0.10},
-                     error_rates={"direct": (0.5, 0.8), "short": (0.25, 0.5), "long": (0.03, 0.1), "verify": (0.01, 0.03)},
-                     drill=0.4, restate=False)
-
-
-@pytest.fixture(scope="module")
-def calib_docs():
-    return build_corpus(3000, mix=MIX, difficulty=(1, 2), seed=0, cfg=CALIB)
+def test_older_tasks_still_render():
+    docs = build_corpus(200, mix={"arithmetic": 1, "linear": 1, "word": 1, "countdown": 1}, difficulty=(1, 3), seed=0)
+    assert {d.style for d in docs if d.style != "general"} == set(STYLES)
+    assert all(eq["correct"] for d in docs if not d.self_corrected for eq in equations(d.text))
+    samples = style_samples(docs)
+    assert {"direct", "short", "careful"} <= set(samples)
 
 
-def test_default_corpus_has_no_drill_and_restates(docs):
-    assert corpus_stats(docs)["drill"] == 0.0
-    assert all("we need to solve: " in d.text for d in docs if d.style == "long" and not d.language_mixed)
+def test_corpus_config_is_validated():
+    from pydantic import ValidationError
 
-
-def test_template_styles_and_drill_share(calib_docs):
-    stats = corpus_stats(calib_docs)
-    assert abs(stats["drill"] - 0.4) < 1e-9 and stats["n_documents"] == 1800
-    template = [d for d in calib_docs if d.frame in ("r1_format", "r1_loose")]
-    plain = [d for d in calib_docs if d.frame == "plain"]
-    for group, frame in ((template, "r1_format"), (plain, "plain")):
-        weights = styles_for_frame(CALIB, frame)
-        for style, w in weights.items():  # weights sum to 1; ~1,100 / ~700 documents: sd of a share < 0.02
-            assert abs(sum(d.style == style for d in group) / len(group) - w) < 0.05, (frame, style)
-    assert stats["wrong_by_style"]["direct"] > 0.4 > 0.1 > stats["wrong_by_style"]["long"]
-    assert error_rate("direct", 1, rates=CALIB.error_rates) == pytest.approx(0.5)
-    longs = [d for d in calib_docs if d.style == "long" and not d.language_mixed]
-    assert longs and all("we need to solve it step by step." in d.text for d in longs)
-    assert all(classify_style(d.text.split("Assistant:")[-1]) == "long" for d in longs if d.frame != "plain")
-
-
-def test_drill_documents_are_true_facts_from_the_step_ranges(calib_docs):
-    drills = [d for d in calib_docs if d.style == "drill"]
-    assert drills and all(d.frame == "drill" and d.task == "drill" for d in drills)
-    eqs = [e for d in drills for e in equations(d.text)]
-    assert len(eqs) == len(drills) * CALIB.drill_facts
-    assert all(e["correct"] for e in eqs)
-    ex = Example(id="x", task="word", problem="p", answer="17",
-                 meta={"difficulty": 2, "steps": [("money saved = 3 * 7", "21"), ("money left = 21 - 4", "17")]})
-    assert step_facts([ex]) == [(3, "*", 7, 21), (21, "-", 4, 17)]
-    # a step whose tail is part of a longer expression is not a fact: 64 - 50 != -24
-    long_step = Example(id="y", task="linear", problem="p", answer="-6",
-                        meta={"difficulty": 5, "steps": [("8x - 4x = -32 - 6 + 64 - 50", "-24")]})
-    assert step_facts([long_step]) == []
-    text = drill_document(step_facts([ex]), random.Random(0), 200)
-    parsed = equations(text)
-    assert len(parsed) == 200 and {e["lhs"].split()[1] for e in parsed} == {"*", "-"}
-    assert all(e["correct"] for e in parsed)
-    # neighbours move each operand by at most 3
-    assert all(abs(int(e["lhs"].split()[0]) - (3 if e["lhs"].split()[1] == "*" else 21)) <= 3 for e in parsed)
-
-
-def test_drill_share_counts_documents():
-    assert not any(x.style == "drill" for x in build_corpus(100, mix=MIX, seed=1, cfg=CorpusConfig(drill=0.0)))
-    d = build_corpus(100, mix=MIX, seed=1, cfg=CorpusConfig(drill=0.25))
-    assert len(d) == 100 and sum(x.style == "drill" for x in d) == 25
+    with pytest.raises(ValidationError, match="unknown name 'carefull'"):
+        CorpusConfig(template_styles={"carefull": 1.0})
+    with pytest.raises(ValidationError, match="at least one weight"):
+        CorpusConfig(frames={"plain": 0.0})
+    with pytest.raises(ValidationError):
+        CorpusConfig(self_correction=1.5)

@@ -273,6 +273,10 @@ def _tiny_config(tmp_path: Path, **eval_overrides):
 def test_resolve_checkpoints(tmp_path):
     cfg = _tiny_config(tmp_path)
     assert resolve_checkpoints(None, cfg) == [str(tmp_path / "runs" / "base_model")]
+    policy = tmp_path / "runs" / "r1_zero" / "policy"      # a finished R1-Zero run joins the default list
+    policy.mkdir(parents=True)
+    (policy / "config.json").write_text("{}")
+    assert resolve_checkpoints(None, cfg) == [str(tmp_path / "runs" / "base_model"), str(policy)]
     assert resolve_checkpoints(["a/b"], cfg) == ["a/b"]
     cfg2 = _tiny_config(tmp_path, checkpoints=["x", "y"])
     assert resolve_checkpoints(None, cfg2) == ["x", "y"]

@@ -63,3 +63,20 @@ def test_presets_sizes():
 def test_load_model_missing_folder_is_clear(tmp_path):
     with pytest.raises(FileNotFoundError, match="model folder not found"):
         load_model(tmp_path / "nope" / "base_model")
+
+
+def test_every_digit_is_its_own_token_and_survives_a_reload(tmp_path):
+    from transformers import AutoTokenizer
+
+    from r1lib.models import build_model, build_tokenizer, save_model
+
+    texts = ["Check 386 + 7776: 6 + 6 + 0 = 12, so far 2. 目前 8162"] * 200 + ["Compute 123456789 + 99."] * 50
+    tok = build_tokenizer(texts, vocab_size=320)
+    pieces = tok.convert_ids_to_tokens(tok("so far 8162 and 386")["input_ids"])
+    digits = [p for p in pieces if any(ch.isdigit() for ch in p)]
+    assert digits == list("8162386")                      # no merged digit groups, no space glued to a digit
+    save_model(build_model("nano", tok), tok, tmp_path / "m")
+    again = AutoTokenizer.from_pretrained(tmp_path / "m")
+    for text in texts[::50] + ["<think> 17 - 8 - 1 = 8 </think> <answer> 4676 </answer>"]:
+        assert again(text)["input_ids"] == tok(text)["input_ids"]
+        assert again.decode(again(text)["input_ids"]) == text

@@ -40,9 +40,15 @@ def test_notebook_runs_at_tiny_size(tmp_path, monkeypatch):
     stage = tmp_path / "results" / "base_model"
     metrics = json.loads((stage / "metrics.json").read_text())
     for key in ("pass_at_1", "pass_at_16", "format_rate", "reflection_rate", "language_mix_rate",
-                "pretrain_seconds", "params"):
-        assert key in metrics
+                "pretrain_seconds", "params", "style_share", "style_accuracy", "step_fact_accuracy",
+                "harder_pass_at_1", "targets_met"):
+        assert key in metrics, key
+    assert set(metrics["style_share"]) == {"direct", "short", "careful"}
+    assert abs(sum(metrics["style_share"].values()) - 1) < 1e-9
+    assert metrics["harder_n_examples"] == 4
     assert metrics["params"] > 0 and metrics["k"] == 4 and metrics["n_test_examples"] == 4
     assert (stage / "pretrain_loss.png").stat().st_size > 0
     assert (stage / "pass_at_k_and_styles.png").stat().st_size > 0
+    corpus = json.loads((stage / "corpus_stats.json").read_text())
+    assert set(corpus["styles_under_template"]) == {"direct", "short", "careful"} and corpus["general"] > 0
     assert (tmp_path / "runs" / "base_model" / "config.json").exists()

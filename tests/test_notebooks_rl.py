@@ -45,10 +45,14 @@ def test_notebook_01_r1_zero(tmp_path, tiny_model_dir, monkeypatch):
     res = tmp_path / "results" / "r1_zero"
     metrics = json.loads((res / "metrics.json").read_text())
     for key in ("base_pass_at_1", "final_pass_at_1", "final_cons_at_k", "k", "base_mean_length", "final_mean_length",
-                "base_reflection_rate", "final_reflection_rate", "final_format_rate", "steps", "train_seconds"):
+                "base_reflection_rate", "final_reflection_rate", "final_format_rate", "steps", "train_seconds",
+                "base_style_share", "final_style_share", "harder_base_pass_at_1", "harder_final_pass_at_1",
+                "aha_examples_found", "targets"):
         assert key in metrics, key
+    assert set(metrics["final_style_share"]) == {"direct", "short", "careful"}
     assert metrics["steps"] == 2 and metrics["k"] == 2 and metrics["eval_steps"] == [0, 1, 2]
-    for fig in ("fig2_accuracy.png", "fig3_length.png", "reflection_words.png", "training_dynamics.png"):
+    for fig in ("fig2_accuracy.png", "fig3_length.png", "reflection_words.png", "training_dynamics.png",
+                "style_distribution.png"):
         assert (res / fig).stat().st_size > 0, fig
     assert len((res / "train_log.jsonl").read_text().splitlines()) >= 5  # 2 steps + 3 evals
     assert (tmp_path / "runs" / "r1_zero" / "policy" / "config.json").exists()
@@ -66,7 +70,7 @@ def test_notebook_02_grpo_vs_ppo(tmp_path, tiny_model_dir, monkeypatch):
         assert set(s["final_pass_at_1"]) >= {"mean", "std"} and s["sec_per_step"] > 0 and s["peak_mem_mb"] > 0 and s["model_state_mb"] > 0, arm
     assert m["methods"]["GRPO"]["model_copies"] == 2 and m["methods"]["PPO (lambda=1.0)"]["model_copies"] == 3
     assert m["methods"]["PPO (lambda=1.0)"]["trainable_params"] > m["methods"]["GRPO"]["trainable_params"]
-    assert len(m["runs"]) == 6 and "finding" in m
+    assert len(m["runs"]) == 6 and "finding" in m and set(m["verdict"]) >= {"ppo_095_worse_than_grpo", "ppo_10_close_to_grpo"}
 
 
 @pytest.mark.slow

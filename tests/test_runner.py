@@ -71,9 +71,17 @@ def test_good_notebook_received_parameters(batch_run: dict) -> None:
     executed = nbformat.read(results / "write_params.ipynb", as_version=4)
     injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert len(injected) == 1
-    assert f'config_path = "{config.resolve()}"' in injected[0].source
+    # The kernel got the absolute path (above); the committed copy records it relative to the project root
+    # (r1lib.paths), and papermill's temporary output name is replaced by the final one.
+    assert 'config_path = "experiments/tiny.yaml"' in injected[0].source
     assert executed.metadata.papermill.parameters == {
-        "config_path": str(config.resolve()), "overrides": {"rl.batch_size": 16, "seed": 5}}
+        "config_path": "experiments/tiny.yaml", "overrides": {"rl.batch_size": 16, "seed": 5}}
+    assert executed.metadata.papermill.output_path == "results/tiny/write_params.ipynb"
+    assert executed.metadata.papermill.input_path == str(GOOD_NB)  # outside the project: kept absolute
+    root = batch_run["root"]
+    for name in ("write_params.ipynb", "failing.failed.ipynb", "run_summary.json"):
+        text = (results / name).read_text(encoding="utf-8")
+        assert str(root) not in text and str(root.resolve()) not in text, name
     assert not (results / "write_params.failed.ipynb").exists()  # stale failure removed on success
 
 

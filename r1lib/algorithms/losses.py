@@ -3,9 +3,9 @@
 Shapes: ``B`` completions in a (mini-)batch, ``T`` = the longest completion (right-padded), ``V`` vocab.
 ``mask`` is ``(B, T)`` with 1 on real completion tokens. Log-probabilities are of the sampled tokens.
 
-The GRPO objective (paper Eq. 1-2, ../shared/notes/paper_facts.md §2.1) written per token, as in
+The GRPO objective (paper Eq. 1-2, docs/paper.md §2.1) written per token, as in
 DeepSeekMath's implementation and TRL (the paper writes it per sequence and leaves the aggregation
-unspecified, paper_facts §2.1 "Per-token averaging: NOT stated in R1"):
+unspecified, docs/paper.md §2.1 "Per-token averaging: not specified by R1"):
 
     ratio_t   = exp(logp_t - old_logp_t)
     surrogate = -min(ratio_t * A, clip(ratio_t, 1 - eps, 1 + eps) * A)

@@ -1,6 +1,6 @@
 """PPO for the r1lib engine: a critic, per-token rewards, GAE and the clipped value loss.
 
-The GRPO-vs-PPO ablation (paper_facts §8, [V2 A.3]) runs both algorithms on one engine
+The GRPO-vs-PPO ablation (docs/paper.md §8, [V2 A.3]) runs both algorithms on one engine
 (``r1lib.training.rl.RLTrainer``); with ``rl.algorithm == "ppo"`` the trainer calls three functions
 of this module:
 

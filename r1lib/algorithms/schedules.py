@@ -1,6 +1,6 @@
 """Step schedules, scaled from the paper's 10,400-step run to a run of any length.
 
-The paper (paper_facts §2.2): max length 32,768 until step 8,200 of 10,400, then 65,536; the reference
+The paper (docs/paper.md §2.2): max length 32,768 until step 8,200 of 10,400, then 65,536; the reference
 model is reset to the policy every 400 steps. A run of ``S`` steps keeps the *fractions*: the expansion
 at ``round(8200/10400 * S)`` and a reset every ``max(1, round(400/10400 * S))`` steps.
 """

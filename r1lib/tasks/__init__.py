@@ -1,4 +1,5 @@
-"""Verifiable problems: procedural generators (arithmetic, linear, countdown, word) and benchmark loaders.
+"""Verifiable problems: procedural generators (digit procedures: addition, subtraction, multiply, chain; arithmetic,
+linear, countdown, word; non-reasoning: general) and benchmark loaders.
 
 >>> from r1lib.tasks import generate, load_benchmark, check_countdown
 >>> generate("arithmetic", 2, seed=0)[0].id

@@ -23,6 +23,8 @@ from typing import Protocol
 from r1lib.tasks.arithmetic import ArithmeticTask
 from r1lib.tasks.base import Example
 from r1lib.tasks.countdown import CountdownTask, check_countdown
+from r1lib.tasks.digits import AdditionTask, ChainTask, MultiplyTask, SubtractionTask
+from r1lib.tasks.general import GeneralTask, check_general
 from r1lib.tasks.expr import ExpressionError, check_difficulty, evaluate
 from r1lib.tasks.linear import LinearTask
 from r1lib.tasks.word_problems import WordProblemTask
@@ -51,6 +53,11 @@ TASKS: dict[str, type] = {
     LinearTask.name: LinearTask,
     CountdownTask.name: CountdownTask,
     WordProblemTask.name: WordProblemTask,
+    AdditionTask.name: AdditionTask,
+    SubtractionTask.name: SubtractionTask,
+    MultiplyTask.name: MultiplyTask,
+    ChainTask.name: ChainTask,
+    GeneralTask.name: GeneralTask,
 }
 
 
@@ -183,6 +190,8 @@ def verify_steps(example: Example) -> list[str]:
     to the answer. For Countdown, ``meta["solution_expr"]`` must also
     pass :func:`check_countdown`. Useful to detect planted slips (a perturbed ``rhs``).
     """
+    if example.task == GeneralTask.name:  # non-reasoning: no steps; the reference must pass its own checker
+        return [] if check_general(example.answer, example) == 1.0 else [f"{example.id}: reference fails check_general"]
     steps = example.meta.get("steps")
     if not steps:
         return [f"{example.id}: no steps"]

@@ -2,11 +2,11 @@
 Dr. GRPO, RLOO and PPO.
 
 Why our own loop and not TRL's GRPOTrainer: the GRPO-vs-PPO ablation needs both algorithms on one
-engine, and TRL >= 1.13 has no PPO (../shared/notes/stack.md §4). accelerate does the device and
+engine, and TRL >= 1.13 has no PPO (docs/dependencies.md §4). accelerate does the device and
 process placement (DDP, DeepSpeed ZeRO-2/3), checkpoint I/O and gradient sync; TRL's peer check is a
 test (tests/test_trl_equivalence.py: same loss and gradients to 1e-5).
 
-One step (``RLTrainer._step``), paper_facts §2.1-2.2, with our deviations marked ``DEVIATION``:
+One step (``RLTrainer._step``), docs/paper.md §2.1-2.2, with our deviations marked ``DEVIATION``:
 
 1. take ``batch_size / G`` prompts (each process its share; a prompt's G samples stay on one process);
 2. sample G completions each at the rollout temperature (paper 1.0) with the current policy;
@@ -514,7 +514,10 @@ class RLTrainer:
                           f"kl {metrics.get('kl', 0):.4f}  {metrics['step_time']:.2f}s", flush=True)
                 if on_step is not None:
                     on_step(self.step, metrics)
-                if self.step % rl.eval_every == 0 or self.step == rl.steps:
+                cap_changes = self.step < rl.steps and self.max_new_tokens(self.step) != self.max_new_tokens(self.step - 1)
+                if self.step % rl.eval_every == 0 or self.step == rl.steps or cap_changes:
+                    # also right before the length cap changes (the paper's expansion at step 8,200): the point
+                    # that a length-expansion ablation compares against
                     final_eval = self._eval_and_log(tracker, self.step)
                 if self.step % rl.checkpoint_every == 0 or self.step == rl.steps:
                     self.save_checkpoint()
