@@ -57,7 +57,7 @@ import matplotlib.pyplot as plt
 from IPython.display import Markdown, display
 
 from r1lib.analysis import (aha_examples, aha_rate_by_step, completions_at, eval_curve, r1_zero_report,
-                            read_eval_samples, style_by_step)
+                            read_eval_samples, read_self_corrections, style_by_step)
 from r1lib.config import load_config
 from r1lib.corpus import STYLES
 from r1lib.evaluation import evaluate_model, held_out
@@ -211,17 +211,23 @@ for step in (eval_steps[0], eval_steps[len(eval_steps) // 2], eval_steps[-1]):
 # %% [markdown]
 # ## Found "aha" examples
 #
-# Correct held-out answers whose reasoning holds a reflection word that fixed an earlier wrong step, before and
-# after RL.
+# Answers whose reasoning holds a reflection word that fixed an earlier wrong step: in the held-out evaluations
+# (T 0.6, before and after RL) and in the training rollouts (T 1, every step; `self_corrections.jsonl`).
 
 # %%
 problems = {e.id: e.problem for e in held_out(cfg, "test")}
 ahas = aha_examples(samples, problems)
 per_step = {step: sum(a["step"] == step for a in ahas) for step in eval_steps}
-print(f"aha completions per evaluation (of {len(samples[eval_steps[0]]) * k} samples each): {per_step}")
-for a in ahas[-4:]:
+print(f"held-out aha completions per evaluation (of {len(samples[eval_steps[0]]) * k} samples each): {per_step}")
+rollout_fixes = read_self_corrections(run_dir)
+correct_fixes = [r for r in rollout_fixes if r["correct"]]
+print(f"training rollouts: {len(rollout_fixes)} real fixes of a wrong step, {len(correct_fixes)} in a correct answer "
+      f"(of {rl.steps * rl.batch_size} rollouts)")
+for a in (ahas[-2:] + correct_fixes[-3:]):
     print(f"step {a['step']} | {a['problem']} (gold {a['gold']}) | '{a['word']}': {a['wrong']} -> {a['fixed']}\n  {a['completion']}\n")
-atomic_write_json(out_dir / "aha_examples.json", ahas[:10] + ahas[-10:] if len(ahas) > 20 else ahas);
+atomic_write_json(out_dir / "aha_examples.json", {"held_out": ahas[:10] + ahas[-10:] if len(ahas) > 20 else ahas,
+                                                  "rollouts": correct_fixes[:10] + correct_fixes[-10:]
+                                                  if len(correct_fixes) > 20 else correct_fixes});
 
 # %% [markdown]
 # ## The harder split: one more digit than anything seen in pretraining or RL
@@ -249,6 +255,7 @@ if harder_test:
 report = r1_zero_report(metrics, k=k, steps=result.steps, train_seconds=result.train_seconds, samples=samples,
                         harder=harder_pass)
 report["aha_examples_found"] = len(ahas)
+report["rollout_aha_examples_found"] = len(correct_fixes)
 atomic_write_json(out_dir / "metrics.json", report)
 rows = [("pass@1", "base_pass_at_1", "final_pass_at_1"), (f"cons@{k}", "base_cons_at_k", "final_cons_at_k"),
         ("format rate", "base_format_rate", "final_format_rate"), ("mean length (tokens)", "base_mean_length", "final_mean_length"),

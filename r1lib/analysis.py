@@ -71,6 +71,15 @@ def find_aha(text: str) -> dict[str, Any] | None:
     return None
 
 
+def read_self_corrections(run_dir: str | Path) -> list[dict[str, Any]]:
+    """The training rollouts that fixed a wrong step (``<run_dir>/self_corrections.jsonl``, written by the RL
+    engine), earliest first."""
+    path = Path(run_dir) / "self_corrections.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 def read_eval_samples(run_dir: str | Path) -> dict[int, list[dict[str, Any]]]:
     """``{step: [eval record, ...]}`` from ``<run_dir>/eval_samples/step_*.jsonl`` (see RLTrainer.evaluate)."""
     out: dict[int, list[dict[str, Any]]] = {}
@@ -142,7 +151,8 @@ def r1_zero_report(metrics: Any, *, k: int, steps: int, train_seconds: float,
     ``base_*`` come from the evaluation at step 0 (the base model, same protocol), ``final_*`` from the
     last evaluation, plus the eval curves. ``samples`` (:func:`read_eval_samples`) adds the style shares and
     the aha counts of the first and last evaluation; ``harder`` (``{"base": pass@1, "final": pass@1}``) the
-    harder split. ``targets`` are the R1-Zero checks: pass@1 +50 points, format >= 95%, cons@k >= pass@1,
+    harder split. The training rollouts' self-correction rates (``rollout_*_start`` / ``_end``: the first and
+    last sixth of the run) come from the metrics log. ``targets`` are the R1-Zero checks: pass@1 +50 points, format >= 95%, cons@k >= pass@1,
     length >= 2 x and reflection rate >= 3 x the base's.
     """
     ev = metrics.dropna(subset=["eval/pass@1"]).sort_values("step")
@@ -167,6 +177,14 @@ def r1_zero_report(metrics: Any, *, k: int, steps: int, train_seconds: float,
         report["base_aha_count"], report["final_aha_count"] = first["count"], last["count"]
         report["base_correction_attempts"], report["final_correction_attempts"] = first["attempts"], last["attempts"]
         report["eval_samples_per_step"] = last["n"]
+    rollouts = metrics.dropna(subset=["aha_rate"]).sort_values("step") if "aha_rate" in metrics else None
+    if rollouts is not None and len(rollouts):
+        w = max(1, len(rollouts) // 6)  # the first and the last sixth of the run (10 of 60 steps)
+        for key in ("aha_rate", "self_correction_rate", "correction_attempt_rate", "style/careful"):
+            if key in rollouts:
+                name = key.replace("style/", "") + ("_share" if key.startswith("style/") else "")
+                report[f"rollout_{name}_start"] = float(rollouts[key].iloc[:w].mean())
+                report[f"rollout_{name}_end"] = float(rollouts[key].iloc[-w:].mean())
     if harder:
         report["harder_base_pass_at_1"] = float(harder["base"])
         report["harder_final_pass_at_1"] = float(harder["final"])

@@ -46,6 +46,7 @@ from r1lib.tasks.base import Example
 
 CKPT_PREFIX = "step_"
 TRAINER_STATE = "trainer_state.pt"
+SELF_CORRECTIONS = "self_corrections.jsonl"
 
 
 class TrainingError(RuntimeError):
@@ -327,6 +328,22 @@ class RLTrainer:
             out[i, : len(lp)] = torch.tensor(lp, dtype=torch.float)
         return out
 
+    def _record_self_corrections(self, batch: RolloutBatch, step: int) -> None:
+        """Append the rollouts that fix a wrong step after a reflection word (``r1lib.analysis.find_aha``) to
+        ``self_corrections.jsonl``: the "aha" candidates of training, sampled at the rollout temperature."""
+        from r1lib.analysis import find_aha
+
+        rows = []
+        for c, ex, acc in zip(batch.completions, batch.examples, batch.reward_parts.get("accuracy", [])):
+            aha = find_aha(c.text)
+            if aha is not None:
+                rows.append({"step": step, "id": ex.id, "problem": ex.problem, "gold": ex.answer,
+                             "correct": bool(float(acc) >= 0.5), "completion": c.text, **aha})
+        if rows:
+            self.out_dir.mkdir(parents=True, exist_ok=True)
+            with open(self.out_dir / SELF_CORRECTIONS, "a", encoding="utf-8") as f:
+                f.writelines(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+
     def _step(self) -> dict[str, float]:
         rl, step = self.rl, self.step
         t0 = time.perf_counter()
@@ -338,6 +355,8 @@ class RLTrainer:
         batch = collect_rollouts(self.sampler(), self.tokenizer, examples, group_size=rl.num_generations,
                                  max_new_tokens=max_new, temperature=rl.temperature, reward_fns=self.reward_fns,
                                  seed=_seed_for("rollout", self.cfg.seed, step, self.rank))
+        if self.acc.is_main_process:
+            self._record_self_corrections(batch, step + 1)
         B = len(batch)
         # Log-probs of the sampling policy ("old"). With one mini-batch the policy has not moved yet, so
         # they equal the current ones and the training forward provides them (as TRL does); samplers that
@@ -482,11 +501,13 @@ class RLTrainer:
         last = self.latest_checkpoint() if resume else None
         if last is not None:
             self.load_checkpoint(last)
-        elif self.acc.is_main_process and (self.out_dir / "metrics.jsonl").exists():
-            (self.out_dir / "metrics.jsonl").unlink()  # a fresh run: no stale log
+        elif self.acc.is_main_process:
+            for name in ("metrics.jsonl", SELF_CORRECTIONS):  # a fresh run: no stale logs
+                (self.out_dir / name).unlink(missing_ok=True)
         if self.acc.is_main_process:
             self.out_dir.mkdir(parents=True, exist_ok=True)
-            _truncate_log(self.out_dir / "metrics.jsonl", self.step)
+            for name in ("metrics.jsonl", SELF_CORRECTIONS):
+                _truncate_log(self.out_dir / name, self.step)
         tracker = (Tracker(self.out_dir, config=config_to_dict(self.cfg), wandb_mode=self.cfg.tracking.wandb_mode,
                            project=self.cfg.tracking.project, name=f"{self.cfg.name}-{self.out_dir.name}")
                    if self.acc.is_main_process else None)
