@@ -234,14 +234,14 @@ class CorpusConfig(_Strict):
     """
 
     frames: dict[str, float] = Field(
-        default_factory=lambda: {"r1_format": 0.25, "r1_loose": 0.25, "plain": 0.5},
+        default_factory=lambda: {"r1_format": 0.2, "r1_loose": 0.2, "plain": 0.6},
         description="Layout weights: the R1-Zero template with <think>/<answer> tags, the template with other "
         "answer layouts, and plain Q/A documents.")
     template_styles: dict[str, float] = Field(
-        default_factory=lambda: {"direct": 0.8, "short": 0.12, "careful": 0.08},
+        default_factory=lambda: {"direct": 0.75, "short": 0.1, "careful": 0.15},
         description="Style weights under the R1-Zero template (frames r1_format and r1_loose).")
     plain_styles: dict[str, float] = Field(
-        default_factory=lambda: {"direct": 0.15, "short": 0.4, "careful": 0.45},
+        default_factory=lambda: {"direct": 0.1, "short": 0.3, "careful": 0.6},
         description="Style weights in plain Q/A documents.")
     self_correction: _Share = Field(
         default=0.3, description="Share of careful solutions with one slip caught and fixed ('... = 15. Wait, "

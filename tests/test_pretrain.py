@@ -50,3 +50,42 @@ def test_resume_after_interrupt_gives_identical_weights(tmp_path):
     assert result.resumed_from == 4  # the last checkpoint before the interrupt
     for (name, a), (_, b) in zip(ref.state_dict().items(), resumed.state_dict().items()):
         assert torch.equal(a, b), name
+
+
+def _report(acc: dict, n: dict) -> dict:
+    return {"style_accuracy": acc, "style_n": n}
+
+
+def test_skill_check_reads_the_base_models_own_samples():
+    from r1lib.pretrain import skill_problems
+
+    good = _report({"direct": 0.0, "short": 0.3, "careful": 0.85}, {"direct": 1500, "short": 200, "careful": 300})
+    assert skill_problems(good) == []
+    never = _report({"direct": 0.0, "short": 0.3, "careful": None}, {"direct": 1500, "short": 200, "careful": 0})
+    assert "never sampled the careful" in skill_problems(never)[0]
+    weak = _report({"direct": 0.0, "short": 0.3, "careful": 0.4}, {"direct": 1500, "short": 200, "careful": 300})
+    assert "only 40% accurate" in skill_problems(weak)[0]
+    tie = _report({"direct": 0.0, "short": 0.9, "careful": 0.85}, {"direct": 1500, "short": 200, "careful": 300})
+    assert skill_problems(tie) == ["the short style (90%) is as accurate as the careful style (85%)"]
+    few = _report({"direct": 0.0, "short": 1.0, "careful": 0.85}, {"direct": 1500, "short": 5, "careful": 300})
+    assert skill_problems(few) == []                       # 5 short samples are too few to compare
+
+
+def test_base_model_report_targets():
+    from r1lib.pretrain import base_model_report
+
+    build = {"pretrain_seconds": 400.0, "params": 10, "final_loss": 0.2, "tokens_seen": 100}
+    summary = {"pass@1": 0.12, "pass@16": 0.8, "k": 16, "cons@16": 0.5, "format_rate": 0.8, "reflection_rate": 0.15,
+               "language_mix_rate": 0.0, "mean_length": 45.0, "truncated_fraction": 0.0, "n_examples": 128}
+    styles = {"direct": {"share": 0.75, "accuracy": 0.0, "mean_length": 20.0, "n": 1536},
+              "short": {"share": 0.1, "accuracy": 0.3, "mean_length": 98.0, "n": 205},
+              "careful": {"share": 0.15, "accuracy": 0.8, "mean_length": 137.0, "n": 307}}
+    behaviour = {"styles": styles, "facts": {"accuracy": 0.93, "n": 2000}, "aha": {"count": 0, "attempts": 3}}
+    rep = base_model_report(build, summary, behaviour=behaviour, harder_summary={"pass@1": 0.01, "pass@16": 0.1, "k": 16,
+                                                                                "n_examples": 64})
+    assert rep["targets_met"] == {"pass_at_1_in_5_25": True, "pass_at_16_ge_4x_pass_at_1": True,
+                                  "pretrain_le_420s": True, "careful_style_most_accurate": True}
+    assert rep["style_share"]["careful"] == 0.15 and rep["step_fact_accuracy"] == 0.93
+    assert rep["harder_pass_at_1"] == 0.01 and rep["harder_pass_at_k"] == 0.1
+    slow = base_model_report({**build, "pretrain_seconds": 421.0}, {**summary, "pass@16": 0.47})
+    assert not slow["targets_met"]["pretrain_le_420s"] and not slow["targets_met"]["pass_at_16_ge_4x_pass_at_1"]
