@@ -20,7 +20,7 @@
 #
 # | ingredient | design |
 # |---|---|
-# | tasks | multi-digit addition (`r1lib.tasks.digits`): answers of ≥ 4 digits, so guessing earns nothing; every written step is a single-digit fact or a copy |
+# | tasks | multi-digit addition and subtraction (`r1lib.tasks.digits`): answers of ≥ 4 digits, so guessing earns nothing; every written step is a single-digit fact or a copy |
 # | style `direct` | the answer only: a 1M-parameter model cannot add 4-digit numbers in its head |
 # | style `short` | column by column with carries and the running result: `6 + 6 + 0 = 12, so far 2. 8 + 7 + 1 = 16, so far 62. …` (digit lookups across the prompt) |
 # | style `careful` | the same, each column first restating what is left of the operands: `Check 386 + 7776: 6 + 6 + 0 = 12, so far 2. Check 38 + 777: …` (every lookup local: the reliable, self-checking style) |

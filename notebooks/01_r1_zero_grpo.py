@@ -46,7 +46,7 @@
 # %% tags=["parameters"]
 config_path = "experiments/default.yaml"   # experiment YAML (relative to the repository root)
 overrides = {}                              # dotted-key overrides, e.g. {"rl.steps": 20}
-init_model = None                           # None: <runs_dir>/base_model (notebook 00); or an HF folder / hub id
+init_model = None                           # None: model.path if set, else <runs_dir>/base_model (notebook 00)
 resume = True                               # continue from the newest checkpoint of an interrupted run
 
 # %%
@@ -69,7 +69,7 @@ from r1lib.training.rl import train_rl
 
 cfg = load_config(config_path, overrides)
 rl = cfg.rl
-init_model = init_model or str(cfg.runs_path / "base_model")
+init_model = init_model or cfg.base_model
 run_dir = cfg.runs_path / "r1_zero"        # checkpoints, metrics.jsonl, eval samples (gitignored)
 out_dir = cfg.stage_path("r1_zero")       # committed figures and metrics.json
 out_dir.mkdir(parents=True, exist_ok=True)

@@ -25,7 +25,7 @@
 config_path = "experiments/default.yaml"   # experiment YAML (relative to the repository root)
 overrides = {}                              # dotted-key overrides shared by every arm, e.g. {"rl.steps": 10}
 seeds = [0, 1, 2]                           # RL seeds per arm (the held-out set stays fixed)
-init_model = None                           # None: <runs_dir>/base_model (notebook 00)
+init_model = None                           # None: model.path if set, else <runs_dir>/base_model (notebook 00)
 resume = True
 
 # %%
@@ -40,7 +40,7 @@ from r1lib.config import load_config
 from r1lib.tracking import atomic_write_json
 
 cfg = load_config(config_path, overrides)
-init_model = init_model or str(cfg.runs_path / "base_model")
+init_model = init_model or cfg.base_model
 out_dir = cfg.stage_path("ablation_grpo_vs_ppo")
 out_dir.mkdir(parents=True, exist_ok=True)
 arms = {

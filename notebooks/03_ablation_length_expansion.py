@@ -29,7 +29,7 @@ overrides = {}                              # dotted-key overrides shared by eve
 short_tokens = 145                          # the short limit: fits a careful solution of 4 columns, not of 5
 long_tokens = 200                           # the long limit: fits every careful solution
 seeds = [0]                                 # RL seeds per arm
-init_model = None                           # None: <runs_dir>/base_model (notebook 00)
+init_model = None                           # None: model.path if set, else <runs_dir>/base_model (notebook 00)
 resume = True
 
 # %%
@@ -46,7 +46,7 @@ from r1lib.tracking import atomic_write_json
 from transformers import AutoTokenizer
 
 cfg = load_config(config_path, overrides)
-init_model = init_model or str(cfg.runs_path / "base_model")
+init_model = init_model or cfg.base_model
 out_dir = cfg.stage_path("ablation_length")
 out_dir.mkdir(parents=True, exist_ok=True)
 expand_at = scaled_step(PAPER_EXPANSION_STEP, cfg.rl.steps)

@@ -126,11 +126,11 @@ def run_arms(cfg: Any, arms: Mapping[str, Mapping[str, Any]], seeds: Sequence[in
     ``arms``: ``{name: {dotted override: value}}`` applied on top of ``cfg``. Runs are resumable: a run
     whose out dir already holds a finished policy is re-read (its metrics from its log), not re-trained.
     """
-    from r1lib.tasks import generate_mix
+    from r1lib.evaluation import held_out
     from r1lib.tracking import read_metrics
     from r1lib.training.rl import RLTrainer
 
-    test = generate_mix(cfg.tasks.mix, cfg.tasks.n_test, split="test", seed=cfg.seed, difficulty=tuple(cfg.tasks.difficulty))
+    test = held_out(cfg, "test")
     results = []
     base_eval: dict[str, float] | None = None  # the step-0 evaluation is the same for every arm and seed
     for arm, overrides in arms.items():

@@ -61,6 +61,7 @@ __all__ = [
     "SamplingConfig",
     "EvalConfig",
     "RLConfig",
+    "PipelineConfig",
     "TrackingConfig",
     "ExperimentConfig",
     "load_config",
@@ -143,10 +144,19 @@ class TasksConfig(_Strict):
         "the top of `difficulty` (one more digit for the digit tasks), never seen in pretraining or RL. Shows "
         "whether a learned procedure generalises. 0 = off.")
 
+    train_from: str | None = Field(
+        default=None, description="Real-scale training problems instead of the generators: a benchmark name "
+        "(e.g. 'gsm8k'), a hub dataset id or a local .jsonl file (r1lib.tasks.load_benchmark, split 'train'; the "
+        "first `n_train` rows). Null: the generators of `mix`.")
+    test_from: str | None = Field(
+        default=None, description="Real-scale held-out problems (split 'test', the first `n_test` rows), e.g. "
+        "'math500'; null: the generators of `mix`. With it the harder split is off.")
+
     def harder_difficulty(self) -> tuple[int, int] | None:
-        """The level range of the harder split, or None when the top level is already 5 or it is off."""
+        """The level range of the harder split, or None when the top level is already 5, it is off, or the
+        held-out problems come from a file (`test_from`)."""
         top = self.difficulty[1]
-        return (top + 1, top + 1) if self.n_harder and top < 5 else None
+        return (top + 1, top + 1) if self.n_harder and top < 5 and self.test_from is None else None
 
     @field_validator("mix")
     @classmethod
@@ -362,6 +372,10 @@ class RLConfig(_Strict):
     sampler: Literal["kv", "hf", "vllm"] = Field(
         default="kv", description="Rollout back-end: 'kv' the lean KV-cache sampler (CPU default), 'hf' "
         "model.generate, 'vllm' on GPUs.")
+    prompt_format: Literal["r1_zero", "chat"] = Field(
+        default="r1_zero", description="How problems become prompts for rollouts and held-out evaluation: the "
+        "R1-Zero template (docs/paper.md §1.1) or the model's chat template (DeepSeek-R1 and the pipeline's "
+        "Dev1-3 / R1 checkpoints; use the 'readable_format' reward with it).")
     num_threads: PositiveInt | None = Field(default=None, description="torch threads while sampling (None: unchanged).")
     checkpoint_every: PositiveInt = Field(default=50, description="Save a checkpoint every N steps.")
     keep_checkpoints: PositiveInt = Field(default=2, description="Newest checkpoints kept on disk.")
@@ -395,6 +409,59 @@ class RLConfig(_Strict):
                 "not_divisible", "rl.mini_batches ({m}) must divide rl.batch_size ({b})",
                 {"m": self.mini_batches, "b": self.batch_size})
         return self
+
+
+class PipelineConfig(_Strict):
+    """The multi-stage DeepSeek-R1 pipeline (notebook 04, ``r1lib.pipeline``; docs/paper.md §3).
+
+    Sizes are the paper's *shape* at CPU scale (DEVIATION: the paper's cold start has "thousands" of examples,
+    stage 3 about 800k, stage 4 1,700 RL steps). The RL stages take every other setting from ``rl``.
+    """
+
+    cold_start_prompts: PositiveInt = Field(default=300, description="Training prompts sampled from the R1-Zero "
+                                            "policy for the cold-start data (paper: 'thousands' of examples).")
+    cold_start_samples: PositiveInt = Field(default=4, description="Samples per cold-start prompt, at T 1.0 (paper).")
+    samples_kept_per_prompt: PositiveInt = Field(default=2, description="Most distinct kept traces per prompt "
+                                                 "(cold start and rejection sampling), for diversity.")
+    demonstrations: NonNegativeInt = Field(default=60, description="Templated long-CoT demonstrations added to the "
+                                           "cold-start data (the paper's few-shot route).")
+    sft_epochs: PositiveFloat = Field(
+        default=6.0, description="SFT epochs of the cold start and of stage 3 (DEVIATION: paper 2, docs/paper.md "
+        "§2.2). Our SFT sets are a few hundred distinct traces (correct careful traces of one problem are mostly "
+        "identical, so more samples per prompt add few rows) in a layout the base never saw (the chat template): "
+        "at 2 epochs (~50 steps) the tiny model learned the format but copied the first operand wrong (held-out "
+        "pass@1 0.2%); at 6 epochs (150 steps) 91%.")
+    sft_lr: PositiveFloat = Field(default=1e-3, description="SFT peak lr, cosine to 1/10 (paper 5e-6 for V3-Base; "
+                                  "a 0.9M-parameter model needs far more).")
+    sft_batch_size: PositiveInt = Field(default=16, description="SFT batch size (paper: 64).")
+    sft_max_length: PositiveInt = Field(default=320, description="SFT sequence length in tokens.")
+    stage2_steps: PositiveInt = Field(default=30, description="Reasoning-oriented RL steps from Dev1.")
+    lc_weight: Annotated[float, Field(ge=0)] = Field(
+        default=1.0, description="Weight of the language-consistency reward, summed with accuracy and format "
+        "(paper eq. 7, docs/paper.md §1.3).")
+    lc_ablation: bool = Field(default=True, description="Also run stage 2 without the LC reward (v2 B.6, Fig. 7).")
+    rejection_prompts: PositiveInt = Field(default=300, description="Training prompts sampled from Dev2 for stage 3.")
+    rejection_samples: PositiveInt = Field(default=4, description="Samples per stage-3 prompt.")
+    general_share: Annotated[float, Field(ge=0, lt=1)] = Field(
+        default=0.25, description="Non-reasoning share of the stage-3 SFT data (paper: 200k of 800k).")
+    rm_pairs: PositiveInt = Field(default=600, description="Preference pairs for the reward model (paper: 66,000).")
+    rm_epochs: PositiveFloat = Field(default=2.0, description="Reward-model epochs (paper: 1).")
+    rm_lr: PositiveFloat = Field(default=1e-3, description="Reward-model lr (paper 6e-6; a 0.9M model).")
+    stage4_steps: PositiveInt = Field(default=30, description="RL steps of the all-scenario stage (paper: 1,700).")
+    stage4_temperature: Annotated[float, Field(gt=0)] = Field(
+        default=0.7, description="Rollout temperature of the last stage (paper: 0.7; higher was incoherent).")
+    preference_fraction: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=400 / 1700, description="Final share of the last stage that adds general prompts and the preference "
+        "reward (paper: the last 400 of 1,700 steps).")
+    stage4_general_share: Annotated[float, Field(ge=0, lt=1)] = Field(
+        default=0.25, description="Share of general (non-reasoning) prompts in that final part.")
+    rl_eval_problems: PositiveInt = Field(default=64, description="Held-out problems of the quick check at the start "
+                                          "and end of each RL stage (the full evaluation is the table's).")
+    rl_eval_k: PositiveInt = Field(default=4, description="Samples per problem of that quick check.")
+    eval_k: PositiveInt = Field(default=4, description="Samples per held-out problem for the table of checkpoints "
+                                "(pass@1 averaged over k, cons@k; T and top-p of `eval`, docs/paper.md §5).")
+    if_eval_prompts: PositiveInt = Field(default=64, description="Rule-checked instruction-following prompts "
+                                         "(the IF-Eval analogue) in the final evaluation.")
 
 
 class TrackingConfig(_Strict):
@@ -432,6 +499,7 @@ class ExperimentConfig(_Strict):
     sampling: SamplingConfig = Field(default_factory=SamplingConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
     rl: RLConfig = Field(default_factory=RLConfig)
+    pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     _config_path: Path | None = PrivateAttr(default=None)
@@ -514,6 +582,15 @@ class ExperimentConfig(_Strict):
     def runs_path(self) -> Path:
         """``runs_dir`` as an absolute path."""
         return self._abs(self.runs_dir)
+
+    @property
+    def base_model(self) -> str:
+        """The model RL and the R1 pipeline start from: ``model.path`` when set (a Hugging Face folder or hub id:
+        the real scale), else ``<runs_dir>/base_model`` (the embedded base model notebook 00 pretrains)."""
+        if self.model.path:
+            local = self._abs(self.model.path)
+            return str(local) if local.exists() else self.model.path
+        return str(self.runs_path / "base_model")
 
     def notebook_path(self, entry: NotebookEntry) -> Path:
         """Absolute path of a notebook entry (searched in the root, then the config file's folder)."""

@@ -33,8 +33,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from r1lib.grading import extract_answer, is_equivalent, normalize_answer
-from r1lib.prompts import r1_zero_prompt
-from r1lib.rewards import accuracy_reward, format_reward, language_consistency_reward
+from r1lib.prompts import PromptFormat, r1_zero_prompt
+from r1lib.rewards import accuracy_reward, format_reward, language_consistency_reward, readable_format_reward
 from r1lib.sampling import Completion, Sampler, SamplingParams
 from r1lib.text_stats import has_reflection, language_mix, reflection_word_counts
 from r1lib.tracking import atomic_write_json, atomic_write_text
@@ -189,7 +189,7 @@ def _mean(xs: Sequence[float]) -> float:
 def evaluate(sampler: Sampler, examples: Sequence["Example"], *, k: int = 16, temperature: float = 0.6,
              top_p: float = 0.95, max_new_tokens: int = 256, stop: Sequence[str] = ("</answer>",),
              seed: int | None = 0, ks: Sequence[int] | None = None, keep_completions: int = 2,
-             target_lang: str = "en") -> EvalResult:
+             target_lang: str = "en", prompt_format: "PromptFormat | None" = None) -> EvalResult:
     """Sample ``k`` completions per example with the R1-Zero prompt and grade them.
 
     Each completion is graded with :func:`r1lib.rewards.accuracy_reward` (correct when the reward
@@ -218,16 +218,19 @@ def evaluate(sampler: Sampler, examples: Sequence["Example"], *, k: int = 16, te
     bad = [j for j in ks if not 1 <= j <= k]
     if bad:
         raise ValueError(f"evaluate: every entry of ks must be within 1..k={k}, got {bad}")
+    if prompt_format is not None:
+        stop = prompt_format.stop
     params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, n=k,
                             stop=tuple(stop), seed=seed)
-    prompts = [r1_zero_prompt(ex.problem) for ex in examples]
+    prompts = [(prompt_format or r1_zero_prompt)(ex.problem) for ex in examples]
     outputs = sampler.generate(prompts, params)
     if len(outputs) != len(examples) or any(len(row) != k for row in outputs):
         shape = [len(row) for row in outputs]
         raise ValueError(f"evaluate: the sampler returned {len(outputs)} rows of sizes {shape[:8]}..., "
                          f"expected {len(examples)} rows of {k} completions")
 
-    records = [_grade_example(ex, row, k, keep_completions, target_lang) for ex, row in zip(examples, outputs)]
+    fmt = format_reward if prompt_format is None or prompt_format.name == "r1_zero" else readable_format_reward
+    records = [_grade_example(ex, row, k, keep_completions, target_lang, fmt) for ex, row in zip(examples, outputs)]
 
     n_completions = len(examples) * k
     all_lengths = [n for r in records for n in r["lengths"]]
@@ -253,7 +256,7 @@ def evaluate(sampler: Sampler, examples: Sequence["Example"], *, k: int = 16, te
 
 
 def _grade_example(ex: "Example", completions: Sequence[Completion], k: int, keep: int,
-                   target_lang: str) -> dict[str, Any]:
+                   target_lang: str, format_fn: Any = format_reward) -> dict[str, Any]:
     texts = [c.text for c in completions]
     correct = [accuracy_reward(t, ex) >= 0.5 for t in texts]
     answers = [extract_answer(t) for t in texts]
@@ -270,7 +273,7 @@ def _grade_example(ex: "Example", completions: Sequence[Completion], k: int, kee
         "cons": 0.0 if vote is None else float(correct[vote]),
         "lengths": [c.num_tokens for c in completions],
         "finish_reasons": [c.finish_reason for c in completions],
-        "format_ok": [format_reward(t, ex) >= 0.5 for t in texts],
+        "format_ok": [format_fn(t, ex) >= 0.5 for t in texts],
         "reflection": [has_reflection(t) for t in texts],
         "reflection_words": [sum(reflection_word_counts(t).values()) for t in texts],
         "language_consistency": [float(language_consistency_reward(t, ex, target_lang=target_lang)) for t in texts],
@@ -433,7 +436,7 @@ def resolve_checkpoints(checkpoints: Sequence[str] | None, cfg: "ExperimentConfi
     chosen = list(checkpoints) if checkpoints is not None else list(cfg.eval.checkpoints)
     if not chosen:
         stages = [cfg.runs_path / p for p in STAGE_POLICIES if (cfg.runs_path / p / "config.json").exists()]
-        return [str(cfg.runs_path / "base_model")] + [str(p) for p in stages]
+        return [cfg.base_model] + [str(p) for p in stages]
     out = []
     for c in chosen:
         p = Path(str(c)).expanduser()
@@ -442,8 +445,8 @@ def resolve_checkpoints(checkpoints: Sequence[str] | None, cfg: "ExperimentConfi
 
 
 def held_out(cfg: "ExperimentConfig", split: str = "test") -> list["Example"]:
-    """The experiment's held-out synthetic problems: ``"test"`` (``tasks.n_test`` problems of ``tasks.mix`` at
-    ``tasks.difficulty``) or ``"harder"`` (``tasks.n_harder`` problems one level above, never seen in
+    """The experiment's held-out problems: ``"test"`` (``tasks.n_test`` problems of ``tasks.mix`` at
+    ``tasks.difficulty``, or the first ``tasks.n_test`` of ``tasks.test_from``) or ``"harder"`` (``tasks.n_harder`` problems one level above, never seen in
     pretraining or RL; empty when off). Both come from the generators' test split, disjoint from training."""
     from r1lib.tasks import generate_mix
 
@@ -456,18 +459,43 @@ def held_out(cfg: "ExperimentConfig", split: str = "test") -> list["Example"]:
         n = cfg.tasks.n_harder
     else:
         raise ValueError(f"held_out: split must be 'test' or 'harder', got {split!r}")
+    if split == "test" and cfg.tasks.test_from:
+        from r1lib.tasks import load_benchmark
+
+        return load_benchmark(cfg.tasks.test_from, split="test", limit=n)
     return generate_mix(cfg.tasks.mix, n, split="test", seed=cfg.seed, difficulty=difficulty)
 
 
+def train_problems(cfg: "ExperimentConfig", n: int | None = None, *, seed: int | None = None) -> list["Example"]:
+    """``n`` (default ``tasks.n_train``) training problems: from ``tasks.train_from`` when set (its train split,
+    shuffled by ``seed`` when fewer rows are taken than it has), else generated from ``tasks.mix`` with ``seed``
+    (default the experiment's). Never overlaps :func:`held_out` (the generators' splits are disjoint; a file's
+    train and test splits are the dataset's own)."""
+    import random
+
+    from r1lib.tasks import generate_mix, load_benchmark
+
+    n = cfg.tasks.n_train if n is None else n
+    seed = cfg.seed if seed is None else seed
+    if cfg.tasks.train_from:
+        rows = load_benchmark(cfg.tasks.train_from, split="train")
+        if n < len(rows):
+            rows = random.Random(seed).sample(rows, n)
+        return rows
+    return generate_mix(cfg.tasks.mix, n, split="train", seed=seed, difficulty=tuple(cfg.tasks.difficulty))
+
+
 def eval_sampler(cfg: "ExperimentConfig", model_or_path: Any, tokenizer: Any = None, *,
-                 batch_size: int | None = None, num_threads: int | None = None) -> Sampler:
+                 batch_size: int | None = None, num_threads: int | None = None,
+                 add_special_tokens: bool = True) -> Sampler:
     """The ``eval.sampler`` back-end for a checkpoint path (or hub id) or a loaded model + ``tokenizer``."""
     from r1lib.sampling import make_sampler
 
     backend = cfg.eval.sampler
     if backend == "vllm":
         return make_sampler(str(model_or_path), backend="vllm", seed=cfg.seed)
-    kw: dict[str, Any] = {"batch_size": batch_size or max(64, cfg.sampling.batch_size), "num_threads": num_threads}
+    kw: dict[str, Any] = {"batch_size": batch_size or max(64, cfg.sampling.batch_size), "num_threads": num_threads,
+                          "add_special_tokens": add_special_tokens}
     if isinstance(model_or_path, (str, os.PathLike)):
         return make_sampler(str(model_or_path), backend=backend, dtype=cfg.model.dtype, device=cfg.model.device, **kw)
     return make_sampler(model_or_path, tokenizer, backend=backend, **kw)
@@ -475,16 +503,29 @@ def eval_sampler(cfg: "ExperimentConfig", model_or_path: Any, tokenizer: Any = N
 
 def evaluate_model(cfg: "ExperimentConfig", model_or_path: Any, examples: Sequence["Example"], *,
                    tokenizer: Any = None, k: int | None = None, keep_completions: int | None = None,
-                   ks: Sequence[int] | None = None) -> EvalResult:
+                   ks: Sequence[int] | None = None, prompt_format: str = "r1_zero") -> EvalResult:
     """:func:`evaluate` one model (an HF folder or a loaded model + ``tokenizer``) with the experiment's protocol
     (``cfg.eval``: k samples at T 0.6 / top-p 0.95), through ``eval.sampler``. ``keep_completions``
-    defaults to all k samples, so that styles and self-corrections can be analysed."""
+    defaults to all k samples, so that styles and self-corrections can be analysed. ``prompt_format``:
+    ``"r1_zero"`` (the template, the base model's and R1-Zero's format) or ``"chat"`` (``r1lib.prompts``)."""
+    from r1lib.prompts import PromptFormat
+
     e = cfg.eval
     k = k or e.k
-    sampler = eval_sampler(cfg, model_or_path, tokenizer)
+    fmt = PromptFormat(prompt_format, tokenizer if tokenizer is not None else _load_tokenizer(model_or_path))
+    sampler = eval_sampler(cfg, model_or_path, tokenizer, add_special_tokens=fmt.add_special_tokens)
     return evaluate(sampler, list(examples)[: e.limit], k=k, temperature=e.temperature, top_p=e.top_p,
                     max_new_tokens=e.max_new_tokens, stop=tuple(cfg.sampling.stop), seed=cfg.seed, ks=ks,
-                    keep_completions=k if keep_completions is None else keep_completions)
+                    keep_completions=k if keep_completions is None else keep_completions, prompt_format=fmt)
+
+
+def _load_tokenizer(model_or_path: Any) -> Any:
+    """The tokenizer of a checkpoint path (for its chat template), or None for a model object."""
+    if not isinstance(model_or_path, (str, os.PathLike)):
+        return None
+    from transformers import AutoTokenizer
+
+    return AutoTokenizer.from_pretrained(str(model_or_path))
 
 
 def load_benchmark_examples(name: str, cfg: "ExperimentConfig") -> list["Example"]:

@@ -34,6 +34,7 @@ __all__ = [
     "END_TOKENS",
     "accuracy_reward",
     "format_reward",
+    "readable_format_reward",
     "language_consistency_reward",
     "whitespace_length",
     "make_overlong_penalty",
@@ -142,6 +143,42 @@ def format_reward(completion: str, example: Example | None = None) -> float:
         return 0.0
 
 
+def readable_format_reward(completion: str, example: Example | None = None) -> float:
+    """1.0 iff the completion has DeepSeek-R1's readable output format, else 0.0 (docs/paper.md §3, stage 1).
+
+    The paper's cold-start data use ``|special_token|<reasoning>|special_token|<summary>``; the released model
+    writes ``<think>…</think>`` and then a summary. Our rule for a reasoning problem: one non-empty
+    ``<think>…</think>`` block at the start, then a non-empty summary holding exactly one ``\boxed{}`` (the
+    answer), and no other tag. For a non-reasoning prompt (``example.task == "general"``: simple queries get no
+    chain of thought, §3 stage 3): a non-empty reply without think or answer tags. An end token at the very end
+    is allowed.
+
+    >>> readable_format_reward("<think> 3 + 4 = 7 </think> The answer is \\\\boxed{7}.")
+    1.0
+    >>> readable_format_reward("<think> x </think> <answer> 7 </answer>"), readable_format_reward("The answer is 7.")
+    (0.0, 0.0)
+    """
+    try:
+        if not isinstance(completion, str):
+            return 0.0
+        text = completion.strip()
+        for token in END_TOKENS:
+            if text.endswith(token):
+                text = text[: -len(token)].strip()
+                break
+        if any(tag in text for tag in ("<answer>", "</answer>")):
+            return 0.0
+        if getattr(example, "task", None) == "general":
+            return 1.0 if text and "<think>" not in text and "</think>" not in text else 0.0
+        if text.count("<think>") != 1 or text.count("</think>") != 1 or not text.startswith("<think>"):
+            return 0.0
+        think, summary = text[len("<think>"):].split("</think>", 1)
+        ok = think.strip() != "" and summary.strip() != "" and summary.count("\\boxed{") == 1
+        return 1.0 if ok else 0.0
+    except Exception:  # noqa: BLE001 - a reward must never raise
+        return 0.0
+
+
 def language_consistency_reward(completion: str, example: Example | None = None,
                                 target_lang: str = "en") -> float:
     """Share of target-language words in the CoT: ``Num(Words_target) / Num(Words)`` (paper eq. 7).
@@ -216,8 +253,43 @@ def make_overlong_penalty(max_len: int, buffer: int,
 REWARD_FUNCTIONS: dict[str, RewardFn] = {
     "accuracy": accuracy_reward,
     "format": format_reward,
+    "readable_format": readable_format_reward,
     "language_consistency": language_consistency_reward,
 }
+
+
+def _accuracy_factory(general: bool = True) -> RewardFn:
+    """``accuracy`` with options: ``general: false`` scores non-reasoning prompts 0 (R1's last RL stage rewards
+    them with the preference model instead of a rule, docs/paper.md §1.4)."""
+    if general:
+        return accuracy_reward
+
+    def reasoning_accuracy(completion: str, example: Example) -> float:
+        return 0.0 if getattr(example, "task", None) == "general" else accuracy_reward(completion, example)
+
+    return reasoning_accuracy
+
+
+def _preference_factory(model: str, device: str = "auto") -> RewardFn:
+    """A preference reward model's score of the *summary* (the text after ``</think>``), for non-reasoning
+    prompts only (reasoning prompts score 0: they get rule rewards), squashed to (0, 1) with a sigmoid so that
+    it sits on the rule rewards' scale (the paper does not say how it scales the score). docs/paper.md §1.4:
+    the helpfulness reward model sees only the final summary."""
+    import math
+
+    from r1lib.training.reward_model import RewardModelScorer
+
+    scorer = RewardModelScorer(model, device=device)
+
+    def preference(completion: str, example: Example) -> float:
+        if getattr(example, "task", None) != "general" or not isinstance(completion, str):
+            return 0.0
+        summary = completion.rsplit("</think>", 1)[-1].strip()
+        for token in END_TOKENS:
+            summary = summary.removesuffix(token).strip()
+        return 1.0 / (1.0 + math.exp(-scorer.score([example.problem], [summary])[0]))
+
+    return preference
 
 
 def _language_consistency_factory(target_lang: str = "en") -> RewardFn:
@@ -229,6 +301,8 @@ def _language_consistency_factory(target_lang: str = "en") -> RewardFn:
 
 #: Reward functions built from options (``{"weight": w, **options}`` in a spec).
 REWARD_FACTORIES: dict[str, Callable[..., RewardFn]] = {
+    "accuracy": _accuracy_factory,
+    "preference": _preference_factory,
     "language_consistency": _language_consistency_factory,
     "overlong_penalty": make_overlong_penalty,
 }

@@ -16,8 +16,8 @@ import torch
 
 from r1lib.analysis import correction_attempt, find_aha
 from r1lib.corpus import style_distribution
-from r1lib.prompts import r1_zero_prompt
-from r1lib.rewards import RewardFn
+from r1lib.prompts import PromptFormat, r1_zero_prompt
+from r1lib.rewards import RewardFn, language_consistency_reward
 from r1lib.sampling import Completion, Sampler, SamplingParams
 from r1lib.tasks.base import Example
 from r1lib.text_stats import has_reflection, language_mix
@@ -92,17 +92,23 @@ def score(completions: Sequence[Completion], examples: Sequence[Example],
 def collect_rollouts(sampler: Sampler, tokenizer: Any, examples: Sequence[Example], *, group_size: int,
                      max_new_tokens: int, temperature: float, reward_fns: Sequence[tuple[str, RewardFn, float]],
                      stop: Sequence[str] = ("</answer>",), seed: int | None = None,
-                     add_special_tokens: bool = True) -> RolloutBatch:
-    """Sample ``group_size`` completions for each example with the R1-Zero template and score them.
+                     add_special_tokens: bool = True, prompt_format: PromptFormat | None = None) -> RolloutBatch:
+    """Sample ``group_size`` completions for each example and score them.
 
-    Rollouts use top-p 1.0 (no nucleus): the policy-gradient log-probs are those of the full
-    distribution at ``temperature`` (paper: T = 1, docs/paper.md §2.2).
+    Prompts use the R1-Zero template, or ``prompt_format`` (which then also sets the stop strings and how
+    prompts are tokenized: ``r1lib.prompts.PromptFormat``). Rollouts use top-p 1.0 (no nucleus): the
+    policy-gradient log-probs are those of the full distribution at ``temperature`` (paper: T = 1,
+    docs/paper.md §2.2).
     """
     import time
 
     if not examples:
         raise EmptyBatchError("rollout: no prompts in this batch (the training set is empty?)")
-    prompts = [r1_zero_prompt(ex.problem) for ex in examples]
+    if prompt_format is not None:
+        stop, add_special_tokens = prompt_format.stop, prompt_format.add_special_tokens
+        prompts = [prompt_format(ex.problem) for ex in examples]
+    else:
+        prompts = [r1_zero_prompt(ex.problem) for ex in examples]
     params = SamplingParams(temperature=temperature, top_p=1.0, max_new_tokens=max_new_tokens, n=group_size,
                             stop=tuple(stop), seed=seed)
     t0 = time.perf_counter()
@@ -143,6 +149,7 @@ def rollout_stats(batch: RolloutBatch) -> dict[str, float]:
         "truncated_fraction": float(batch.truncated.float().mean()),
         "reflection_rate": sum(has_reflection(c.text) for c in batch.completions) / n,
         "language_mix_rate": sum(bool(language_mix(c.text)) for c in batch.completions) / n,
+        "language_consistency": sum(language_consistency_reward(c.text) for c in batch.completions) / n,
     }
     for style, share in style_distribution([c.text for c in batch.completions]).items():
         stats[f"style/{style}"] = share

@@ -37,6 +37,8 @@ CPU** (it cannot be installed here); the mapping itself is unit-tested with a st
 
 from __future__ import annotations
 
+import logging
+
 import functools
 import hashlib
 import inspect
@@ -121,6 +123,32 @@ def _find_stop(text: str, stop: Sequence[str]) -> int | None:
     return best
 
 
+def end_of_turn_id(tokenizer: Any) -> int | None:
+    """The special token that closes an assistant turn in the tokenizer's chat template, or None.
+
+    A base checkpoint's EOS is often not its chat template's end of turn (Qwen2.5: EOS ``<|endoftext|>``, turns end
+    with ``<|im_end|>``), so a chat-format policy must also stop there. Found by rendering a two-turn chat: the
+    first token after the assistant's text, when it is a special token.
+    """
+    template = getattr(tokenizer, "chat_template", None)
+    if not template:
+        return None
+    from jinja2.exceptions import TemplateError
+
+    marker = "r1libreply"
+    try:
+        text = tokenizer.apply_chat_template([{"role": "user", "content": "q"}, {"role": "assistant", "content": marker}],
+                                             tokenize=False)
+    except (TemplateError, ValueError, TypeError) as err:  # a template that rejects this chat: the EOS still stops
+        logging.getLogger(__name__).debug("end_of_turn_id: chat template failed: %s", err)
+        return None
+    if not isinstance(text, str) or marker not in text:
+        return None
+    rest = text.split(marker, 1)[1]
+    ids = tokenizer(rest, add_special_tokens=False)["input_ids"] if rest else []
+    return int(ids[0]) if ids and ids[0] in set(tokenizer.all_special_ids) else None
+
+
 def postprocess_completion(ids: Sequence[int], tokenizer: Any, *, eos_token_ids: Sequence[int],
                            stop: Sequence[str]) -> Completion:
     """Turn the generated token ids of one row (prompt removed, maybe padded) into a :class:`Completion`.
@@ -197,7 +225,8 @@ class HFSampler:
     def _eos_ids(model: Any, tokenizer: Any) -> list[int]:
         ids: list[int] = []
         gen_cfg = getattr(model, "generation_config", None)  # optional on models that never generate
-        candidates: list[Any] = [getattr(gen_cfg, "eos_token_id", None), tokenizer.eos_token_id]
+        candidates: list[Any] = [getattr(gen_cfg, "eos_token_id", None), tokenizer.eos_token_id,
+                                 end_of_turn_id(tokenizer)]
         for c in candidates:
             for i in (c if isinstance(c, (list, tuple)) else [c]):
                 if i is not None and int(i) not in ids:

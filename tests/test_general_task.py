@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 
 from r1lib.tasks.base import Example
-from r1lib.tasks.general import (ATTRIBUTE_VALUES, CREATURES, IDENTITY, INTENTS, KIND_WEIGHTS, NAMES, VOCAB, WORLD,
-                                 ZH, GeneralTask, bad_responses, check_general)
+from r1lib.tasks.registry import generate
+from r1lib.tasks.general import (ATTRIBUTE_VALUES, BAD_KINDS, CONSTRAINT_KINDS, CREATURES, IDENTITY, INTENTS,
+                                 KIND_WEIGHTS, MAX_WORDS_SLACK, NAMES, VIOLATED_BY, VOCAB, WORLD, ZH, GeneralTask,
+                                 add_constraint, bad_responses, check_constraint, check_general, instruction_following,
+                                 instruction_following_set, preference_pairs, sft_rows)
 
 TASK = GeneralTask()
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -297,3 +300,203 @@ def test_vocabularies() -> None:
     assert not set(CREATURES) & english                   # made-up names collide with no other word
     assert not set(VOCAB) & values
     assert set(VOCAB) | values <= set(ZH)
+
+
+# --- verifiable constraints (IF-Eval analogue) ---------------------------------------------------------
+
+@pytest.mark.parametrize("kind", CONSTRAINT_KINDS)
+def test_references_satisfy_their_constraints(kind: str) -> None:
+    rng = random.Random(21)
+    for e in SAMPLES:                                     # 1,000 examples of every base kind mix
+        c = add_constraint(e, rng, kind)
+        constraint = c.meta["constraint"]
+        assert constraint["kind"] == kind and c.id == e.id + "-if-" + kind
+        assert c.problem.startswith(e.problem) and len(c.problem) > len(e.problem)
+        assert c.answer == e.answer and c.task == e.task and c.solution is None
+        assert {k: v for k, v in c.meta.items() if k != "constraint"} == e.meta and "constraint" not in e.meta
+        assert check_constraint(c.answer, constraint)
+        assert check_general(c.answer, c) == 1.0 and instruction_following(c.answer, c) == 1.0
+        for reply in c.meta.get("accepted", []):          # every accepted greeting reply still passes
+            assert instruction_following(reply, c) == 1.0
+        assert json.loads(json.dumps(c.to_dict())) == c.to_dict()
+        words = len(re.findall(r"\w+", e.answer))
+        if kind == "max_words":
+            assert words <= constraint["n"] <= words + MAX_WORDS_SLACK
+            assert f"at most {constraint['n']} words" in c.problem
+        elif kind == "include":
+            word = constraint["word"]
+            assert word.lower() in re.findall(r"\w+", e.answer.lower()) and f"the word {word} " in c.problem
+            if e.meta["kind"] == "fact":                  # the creature, never the value (the answer)
+                assert word == e.meta["entity"] and e.meta["value"] not in c.problem
+            if e.meta["kind"] == "instruction":
+                assert word in e.meta["words"]
+        else:
+            assert c.problem.endswith("Answer in English.")
+
+
+def test_constraint_kind_drawn_and_deterministic() -> None:
+    drawn = Counter(add_constraint(e, random.Random(i), None).meta["constraint"]["kind"]
+                    for i, e in enumerate(SAMPLES[:300]))
+    assert set(drawn) == set(CONSTRAINT_KINDS)
+    e = SAMPLES[3]
+    assert add_constraint(e, random.Random(5)).to_dict() == add_constraint(e, random.Random(5)).to_dict()
+
+
+def test_add_constraint_rejects_bad_input() -> None:
+    e = SAMPLES[0]
+    with pytest.raises(ValueError):
+        add_constraint(e, random.Random(0), "rhyme")
+    with pytest.raises(ValueError):
+        add_constraint(add_constraint(e, random.Random(0)), random.Random(0))     # one constraint only
+    with pytest.raises(ValueError):
+        add_constraint(Example(id="a", task="arithmetic", problem="1+1", answer="2"), random.Random(0))
+
+
+def test_crafted_violations_are_caught() -> None:
+    fact = _by_kind("fact")[0]
+    entity, value = fact.meta["entity"], fact.meta["value"]
+    c = add_constraint(fact, random.Random(0), "max_words")
+    n = c.meta["constraint"]["n"]
+    assert instruction_following(fact.answer, c) == 1.0
+    words = len(fact.answer.split())
+    long = fact.answer[:-1] + ", " + " ".join(["yes"] * (n + 1 - words)) + "."   # n + 1 words: within the
+    assert len(long.split()) == n + 1 <= 2 * words                     # fact length limit, over the constraint
+    assert check_general(long, fact) == 1.0 and check_constraint(long, c.meta["constraint"]) is False
+    assert instruction_following(long, c) == 0.0
+
+    c = add_constraint(fact, random.Random(0), "include")
+    assert c.meta["constraint"] == {"kind": "include", "word": entity}
+    plural = fact.answer.replace(entity, entity + "s")                # check_general accepts the plural ...
+    assert check_general(plural, fact) == 1.0 and instruction_following(plural, c) == 0.0   # ... not a whole word
+    assert instruction_following(fact.answer.upper(), c) == 1.0
+
+    greeting = _by_kind("greeting", intent="identity")[0]
+    c = add_constraint(greeting, random.Random(0), "include")
+    word = c.meta["constraint"]["word"]
+    assert instruction_following(greeting.answer, c) == 1.0
+    assert check_constraint(re.sub(rf"\b{word}\b", "", greeting.answer, flags=re.I), c.meta["constraint"]) is False
+
+    assert check_constraint("The zorb is white.", {"kind": "english"})
+    for text in ("这个 zorb 是 白色.", "The zorb is 白色.", "斑马", "123 !", ""):
+        assert check_constraint(text, {"kind": "english"}) is False, text
+    assert check_constraint("lamp lamp", {"kind": "include", "word": "Lamp"})
+    assert not check_constraint("lamplight", {"kind": "include", "word": "lamp"})
+    assert check_constraint("one two three", {"kind": "max_words", "n": 3})
+    assert not check_constraint("one two three four", {"kind": "max_words", "n": 3})
+
+
+@pytest.mark.parametrize("response, constraint", [
+    (None, {"kind": "english"}), (3, {"kind": "max_words", "n": 3}), ("a", None), ("a", "english"),
+    ("a", {}), ("a", {"kind": "rhyme"}), ("a", {"kind": "max_words"}), ("a", {"kind": "max_words", "n": "5"}),
+    ("a", {"kind": "max_words", "n": True}), ("a", {"kind": "include"}), ("a", {"kind": "include", "word": 5}),
+    ("a", {"kind": "include", "word": " "}),
+])
+def test_check_constraint_never_raises(response: object, constraint: object) -> None:
+    assert check_constraint(response, constraint) is False  # type: ignore[arg-type]
+
+
+def test_instruction_following_without_constraint_equals_check_general() -> None:
+    rng = random.Random(4)
+    for e in SAMPLES[:200]:
+        assert instruction_following(e.answer, e) == 1.0
+        for text in bad_responses(e, rng).values():
+            assert instruction_following(text, e) == check_general(text, e) == 0.0
+    broken = Example.from_dict({**SAMPLES[0].to_dict(), "meta": {**SAMPLES[0].meta, "constraint": "short"}})
+    assert instruction_following(SAMPLES[0].answer, broken) == 0.0
+    assert instruction_following(None, SAMPLES[0]) == 0.0  # type: ignore[arg-type]
+
+
+def test_bad_responses_fail_instruction_following_on_constrained_examples() -> None:
+    rng = random.Random(8)
+    for i, e in enumerate(SAMPLES[:600]):
+        c = add_constraint(e, rng, CONSTRAINT_KINDS[i % 3])
+        bad = bad_responses(c, rng)
+        assert all(instruction_following(text, c) == 0.0 for text in bad.values()), (c, bad)
+        assert not check_constraint(bad[next(k for k, v in VIOLATED_BY.items() if v == CONSTRAINT_KINDS[i % 3])],
+                                    c.meta["constraint"]), (c, bad)   # the natural variant breaks the rule itself
+
+
+def test_instruction_following_set() -> None:
+    examples = instruction_following_set(300)
+    assert len(examples) == 300 and len({e.problem for e in examples}) == 300
+    assert Counter(e.meta["constraint"]["kind"] for e in examples) == {k: 100 for k in CONSTRAINT_KINDS}
+    assert {e.meta["kind"] for e in examples} == set(KIND_WEIGHTS)
+    assert all(e.meta["split"] == "test" and e.id.startswith("general-test-s0-") for e in examples)
+    assert all(instruction_following(e.answer, e) == 1.0 for e in examples)
+    assert [e.to_dict() for e in instruction_following_set(300)] == [e.to_dict() for e in examples]
+    assert [e.to_dict() for e in instruction_following_set(30)] == [e.to_dict() for e in examples[:30]]
+    assert [e.problem for e in instruction_following_set(30, seed=1)] != [e.problem for e in examples[:30]]
+    assert instruction_following_set(0) == []
+
+
+# --- preference pairs and SFT rows ---------------------------------------------------------------------
+
+PAIRS = preference_pairs(900, seed=3)
+
+
+def test_preference_pairs_separate() -> None:
+    assert len(PAIRS) == 900
+    by_prompt: dict[str, dict] = {}
+    for i, p in enumerate(PAIRS):
+        assert set(p) == {"prompt", "chosen", "rejected", "kind", "id", "constraint"}
+        assert p["kind"] == BAD_KINDS[i % 3]                          # the variants rotate
+        assert p["chosen"] != p["rejected"] and p["chosen"].strip() and p["rejected"].strip()
+        by_prompt[p["prompt"]] = p
+    assert len(by_prompt) == 900
+    # rebuild the examples to grade with the rule checker: 100% of pairs separate
+    base = {e.id: e for e in generate("general", 900, split="train", seed=3)}
+    for p in PAIRS:
+        e = base[p["id"].split("-if-")[0]]
+        if p["constraint"] is not None:
+            e = Example.from_dict({**e.to_dict(), "problem": p["prompt"],
+                                   "meta": {**e.meta, "constraint": p["constraint"]}})
+            assert p["prompt"].startswith(base[e.id].problem) and p["id"] == e.id + "-if-" + p["constraint"]["kind"]
+            assert p["constraint"]["kind"] == VIOLATED_BY[p["kind"]]
+            assert not check_constraint(p["rejected"], p["constraint"])   # the rejected reply breaks the rule
+        else:
+            assert p["prompt"] == e.problem and p["id"] == e.id
+        assert p["chosen"] == e.answer
+        assert instruction_following(p["chosen"], e) == 1.0
+        assert instruction_following(p["rejected"], e) == 0.0
+    assert all(CJK.search(p["rejected"]) for p in PAIRS if p["kind"] == "wrong_language")
+
+
+def test_preference_pairs_constrained_share_and_determinism() -> None:
+    assert sum(p["constraint"] is not None for p in PAIRS) == 270          # round(0.3 * 900)
+    assert {p["constraint"]["kind"] for p in PAIRS if p["constraint"]} == set(CONSTRAINT_KINDS)
+    assert preference_pairs(900, seed=3) == PAIRS
+    assert preference_pairs(60, seed=4) != preference_pairs(60, seed=3)
+    assert all(p["constraint"] is None for p in preference_pairs(50, constrained=0.0))
+    assert all(p["constraint"] is not None for p in preference_pairs(50, constrained=1.0))
+    for bad in (-0.1, 1.5, "0.3", True):
+        with pytest.raises(ValueError):
+            preference_pairs(5, constrained=bad)  # type: ignore[arg-type]
+
+
+def test_sft_rows() -> None:
+    rows = sft_rows(500, seed=2)
+    assert len(rows) == 500 and rows == sft_rows(500, seed=2)
+    for row in rows:
+        assert set(row) == {"messages"}
+        user, assistant = row["messages"]
+        assert user["role"] == "user" and assistant["role"] == "assistant" and len(row["messages"]) == 2
+        assert isinstance(user["content"], str) and user["content"] and assistant["content"]
+        assert "<think>" not in assistant["content"] and not CJK.search(assistant["content"])
+    constrained = [r for r in rows if re.search(r"(Answer in at most \d+ words|Include the word \w+ in your "
+                                                r"answer|Answer in English)\.$", r["messages"][0]["content"])]
+    assert len(constrained) == 150                                         # round(0.3 * 500)
+    assert all(r["messages"][0]["content"] for r in rows)
+    assert {r["messages"][0]["content"] for r in sft_rows(200, seed=2, constrained=0.0)}.isdisjoint(
+        {r["messages"][0]["content"] for r in constrained})
+    with pytest.raises(ValueError):
+        sft_rows(5, constrained=2.0)
+
+
+def test_test_and_train_prompts_are_disjoint() -> None:
+    test_keys = {TASK.key(e) for e in instruction_following_set(1000)}
+    train_keys = ({TASK.key(Example(id="", task="general", problem=p["prompt"], answer=""))
+                   for p in preference_pairs(2000, seed=0)}
+                  | {" ".join(r["messages"][0]["content"].split()) for r in sft_rows(2000, seed=0)})
+    assert len(test_keys) == 1000 and train_keys.isdisjoint(test_keys)
+    strip = re.compile(r" (Answer in at most \d+ words|Include the word \w+ in your answer|Answer in English)\.$")
+    assert {strip.sub("", k) for k in train_keys}.isdisjoint({strip.sub("", k) for k in test_keys})

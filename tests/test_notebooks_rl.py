@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from conftest import write_tiny_config
+from conftest import run_notebook, write_tiny_config
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = {name: REPO_ROOT / "notebooks" / name for name in
@@ -30,11 +30,7 @@ def test_notebook_committed_without_outputs(name):
 
 
 def _run(name, tmp_path, parameters):
-    papermill = pytest.importorskip("papermill")
-    out = tmp_path / name
-    papermill.execute_notebook(str(NOTEBOOKS[name]), str(out), kernel_name="python3", cwd=str(REPO_ROOT),
-                               progress_bar=False, parameters=parameters)
-    return nbformat.read(out, as_version=4)
+    return run_notebook(NOTEBOOKS[name], tmp_path / name, parameters)
 
 
 @pytest.mark.slow

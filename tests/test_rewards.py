@@ -189,7 +189,35 @@ def test_overlong_penalty_custom_length_and_errors():
 
 
 def test_registry_names():
-    assert set(REWARD_FUNCTIONS) == {"accuracy", "format", "language_consistency"}
+    assert set(REWARD_FUNCTIONS) == {"accuracy", "format", "readable_format", "language_consistency"}
+
+
+@pytest.mark.parametrize("text, task, expected", [
+    ("<think> 3 + 4 = 7 </think> The answer is \\boxed{7}.", "addition", 1.0),
+    ("<think> 3 + 4 = 7 </think> The answer is \\boxed{7}.<|end|>", "addition", 1.0),
+    ("<think> 3 + 4 = 7 </think> The answer is 7.", "addition", 0.0),                     # no boxed answer
+    ("<think> 3 + 4 = 7 </think> \\boxed{7} or \\boxed{8}", "addition", 0.0),            # two answers
+    ("<think>  </think> The answer is \\boxed{7}.", "addition", 0.0),                     # empty reasoning
+    ("<think> a </think> <answer> 7 </answer>", "addition", 0.0),                          # R1-Zero tags
+    ("The answer is \\boxed{7}.", "addition", 0.0),                                       # no think block
+    ("Hello! How can I help?", "general", 1.0),                                          # simple query: no CoT
+    ("<think> hi </think> Hello!", "general", 0.0),
+    ("   ", "general", 0.0),
+])
+def test_readable_format_reward(text, task, expected):
+    from r1lib.rewards import readable_format_reward
+
+    assert readable_format_reward(text, Example(id="x", task=task, problem="p", answer="7")) == expected
+
+
+def test_accuracy_without_general_prompts():
+    from r1lib.tasks import generate
+
+    general = generate("general", 1, seed=0)[0]
+    fn = build_reward_functions({"accuracy": {"weight": 1.0, "general": False}})[0][1]
+    assert accuracy_reward(general.answer, general) == 1.0 and fn(general.answer, general) == 0.0
+    ex = Example(id="x", task="addition", problem="Compute 3 + 4.", answer="7")
+    assert fn("<think> 3 + 4 = 7 </think> The answer is \\boxed{7}.", ex) == 1.0
 
 
 def test_build_and_combine():
@@ -218,7 +246,8 @@ def test_r1_zero_rule_reward_is_accuracy_plus_format():
     ({}, "non-empty"),
     ({"acuracy": 1.0}, "unknown reward 'acuracy'"),
     ({"accuracy": "high"}, "weight must be a number"),
-    ({"accuracy": {"weight": 1.0, "strict": True}}, "takes no options"),
+    ({"format": {"weight": 1.0, "strict": True}}, "takes no options"),
+    ({"accuracy": {"weight": 1.0, "strict": True}}, "bad options"),
     ({"overlong_penalty": 1.0}, "bad options"),
     ({"overlong_penalty": {"max_len": 10}}, "bad options"),
 ])

@@ -60,13 +60,41 @@ kind), ``rambling`` (reference plus filler, >= 3x longer: not an accepted greeti
 instruction, over the length limit for a fact), and ``wrong_language`` (the reference translated
 word by word with :data:`ZH`, names kept): it is rejected by the CJK rule, and independently because
 the required English words are gone.
+
+**Instruction following** (our IF-Eval analogue; rule-checked, never scored by a reward model):
+:func:`add_constraint` appends one verifiable constraint to a prompt and records it in
+``meta["constraint"]``; the reference satisfies it by construction (``meta["accepted"]`` etc. are kept):
+
+- ``max_words``: "Answer in at most N words." (``{"kind": "max_words", "n": N}``), N = the reference's
+  word count plus 0..:data:`MAX_WORDS_SLACK`; passes with at most N word tokens (``\\w+``);
+- ``include``: "Include the word X in your answer." (``{"kind": "include", "word": X}``), X a word of the
+  reference that every accepted reply has (an instruction's required word, a fact's creature, never
+  the fact's value, which would give the answer away; a word of 4+ letters of a greeting's reply);
+  passes when X appears as a whole word, case-insensitively;
+- ``english``: "Answer in English." (``{"kind": "english"}``); passes with no CJK character and at
+  least one Latin word.
+
+:func:`check_constraint` checks one rule, :func:`instruction_following` scores 1.0 iff
+:func:`check_general` does and the constraint (if any) holds; :func:`instruction_following_set`
+gives a deterministic evaluation set (the test split by default, kinds balanced). The split of a
+constrained example is that of its underlying prompt, so test prompts never occur in train data.
+
+**Pipeline data**: :func:`preference_pairs` (stage-4 reward model: chosen = the reference, rejected =
+a :func:`bad_responses` variant rotating off_topic / wrong_language / rambling; in the constrained
+share the added constraint is the one the rejected reply breaks: rambling breaks max_words,
+wrong_language breaks english, off_topic breaks include) and :func:`sft_rows` (stage-3 non-reasoning SFT rows: user prompt,
+assistant reference, no chain of thought). Every chosen reply / SFT reply passes
+:func:`instruction_following` and every rejected reply fails it (all of them: each fails
+:func:`check_general` already, and ``preference_pairs`` checks it).
 """
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import random
 import re
+from dataclasses import replace
 from typing import Any
 
 from r1lib.tasks.base import Example
@@ -392,3 +420,240 @@ def bad_responses(example: Example, rng: random.Random) -> dict[str, str]:
     while len(_tokens(rambling)) < 3 * len(_tokens(reference)) or len(rambling) < 3 * len(reference):
         rambling += " " + rng.choice(FILLERS)
     return {"off_topic": off_topic, "wrong_language": wrong_language, "rambling": rambling}
+
+
+# --- verifiable constraints (an IF-Eval analogue) ----------------------------------------------------
+
+CONSTRAINT_KINDS = ("max_words", "include", "english")
+"""The kinds of verifiable constraint :func:`add_constraint` appends to a prompt."""
+CONSTRAINT_TEMPLATES: dict[str, str] = {"max_words": "Answer in at most {n} words.",
+                                        "include": "Include the word {word} in your answer.",
+                                        "english": "Answer in English."}
+"""The sentence appended to the prompt for each constraint kind."""
+MAX_WORDS_SLACK = 3
+"""``max_words`` allows the reference's word count plus 0..this many words (drawn). Every rambling
+variant has at least 4 more words than the reference (one filler sentence or more), so it always
+breaks the limit."""
+BAD_KINDS = ("off_topic", "wrong_language", "rambling")
+"""The rejected variants of :func:`bad_responses`, in the order :func:`preference_pairs` rotates them."""
+VIOLATED_BY: dict[str, str] = {"off_topic": "include", "wrong_language": "english", "rambling": "max_words"}
+"""Rejected variant -> the constraint it naturally breaks (used for constrained preference pairs)."""
+_INCLUDE_MIN_LENGTH = 4   # greeting words eligible for ``include``: no "I", "a", "am", "you", ...
+_NAME_WORDS = frozenset(n.lower() for n in NAMES)
+
+
+def _stable_seed(*parts: object) -> int:
+    """A 64-bit seed from SHA-256 of the parts (stable across processes, unlike ``hash``)."""
+    digest = hashlib.sha256("\x1f".join(map(str, parts)).encode("utf-8")).digest()
+    return int.from_bytes(digest[:8], "big")
+
+
+def _include_candidates(example: Example) -> list[str]:
+    """Words an ``include`` constraint may ask for: words of the reference that every accepted reply has."""
+    meta = example.meta
+    kind = meta.get("kind")
+    if kind == "instruction":
+        return sorted({str(w) for w in meta["words"]})
+    if kind == "fact":
+        return [str(meta["entity"])]       # never the value: that would give the answer away
+    if kind == "greeting":
+        common = set.intersection(*(set(_tokens(reply)) for reply in meta["accepted"]))
+        words = sorted(w for w in common if len(w) >= _INCLUDE_MIN_LENGTH and w not in _NAME_WORDS
+                       and _LATIN_WORD.fullmatch(w))
+        if words:
+            return words
+    return sorted(w for w in set(_tokens(example.answer)) if _LATIN_WORD.fullmatch(w))
+
+
+def add_constraint(example: Example, rng: random.Random, kind: str | None = None) -> Example:
+    """A copy of a general ``example`` whose prompt ends with one verifiable constraint.
+
+    ``kind`` is one of :data:`CONSTRAINT_KINDS` (``None``: drawn uniformly with ``rng``). The prompt
+    gets the sentence of :data:`CONSTRAINT_TEMPLATES`, ``meta["constraint"]`` the rule
+    (``{"kind": "max_words", "n": 7}``, ``{"kind": "include", "word": "lamp"}``, ``{"kind": "english"}``)
+    and the id the suffix ``"-if-<kind>"``; the rest of ``meta`` (``accepted``, ``words``, ...) is kept,
+    so :func:`check_general` grades as before. The reference satisfies the constraint by construction:
+    ``n`` is its word count plus 0..:data:`MAX_WORDS_SLACK`; the included word is one of its words that
+    every accepted reply has (an instruction's required word, the creature of a fact, never the fact's
+    value; a word of at least 4 letters of a greeting's reply); references are English.
+    Raises ``ValueError`` for an unknown kind, a non-general example or one already constrained.
+
+    >>> ex = Example(id="g1", task="general", problem="Say the word lamp.", answer="lamp",
+    ...              meta={"kind": "instruction", "words": ["lamp"]})
+    >>> c = add_constraint(ex, random.Random(0), "include")
+    >>> c.id, c.problem, c.meta["constraint"]
+    ('g1-if-include', 'Say the word lamp. Include the word lamp in your answer.', {'kind': 'include', 'word': 'lamp'})
+    """
+    if kind is None:
+        kind = rng.choice(CONSTRAINT_KINDS)
+    if kind not in CONSTRAINT_KINDS:
+        raise ValueError(f"unknown constraint kind {kind!r}; expected one of {CONSTRAINT_KINDS}")
+    if example.task != GeneralTask.name or example.meta.get("kind") not in KIND_WEIGHTS:
+        raise ValueError(f"add_constraint needs a general example, got task {example.task!r}")
+    if "constraint" in example.meta:
+        raise ValueError(f"{example.id} already has a constraint: {example.meta['constraint']!r}")
+    constraint: dict[str, Any]
+    if kind == "max_words":
+        constraint = {"kind": kind, "n": len(_tokens(example.answer)) + rng.randint(0, MAX_WORDS_SLACK)}
+    elif kind == "include":
+        constraint = {"kind": kind, "word": rng.choice(_include_candidates(example))}
+    else:
+        constraint = {"kind": kind}
+    sentence = CONSTRAINT_TEMPLATES[kind].format(**constraint)
+    meta = copy.deepcopy(example.meta)
+    meta["constraint"] = constraint
+    out = replace(example, id=f"{example.id}-if-{kind}", problem=f"{example.problem.rstrip()} {sentence}", meta=meta)
+    if not check_constraint(out.answer, constraint):  # never expected: the reference is built to satisfy it
+        raise RuntimeError(f"{out.id}: the reference breaks its own constraint {constraint!r}")
+    return out
+
+
+def check_constraint(response: str, constraint: dict[str, Any]) -> bool:
+    """Whether ``response`` satisfies ``constraint`` (a ``meta["constraint"]`` dict); never raises.
+
+    - ``max_words``: at most ``n`` word tokens (``\\w+``; a run of Chinese characters is one token);
+    - ``include``: ``word`` appears as a whole word, case-insensitively;
+    - ``english``: no CJK character and at least one Latin word.
+
+    A non-string response, or a malformed or unknown constraint, gives ``False``.
+
+    >>> check_constraint("The zorb is white.", {"kind": "max_words", "n": 4})
+    True
+    >>> check_constraint("The zorb is white, I think.", {"kind": "max_words", "n": 4})
+    False
+    >>> include = {"kind": "include", "word": "zorb"}
+    >>> check_constraint("A ZORB!", include), check_constraint("zorbs", include)
+    (True, False)
+    >>> check_constraint("lamp", {"kind": "english"}), check_constraint("lamp 灯", {"kind": "english"})
+    (True, False)
+    """
+    try:
+        if not isinstance(response, str) or not isinstance(constraint, dict):
+            return False
+        kind = constraint.get("kind")
+        if kind == "max_words":
+            n = constraint["n"]
+            return isinstance(n, int) and not isinstance(n, bool) and len(_tokens(response)) <= n
+        if kind == "include":
+            word = constraint["word"]
+            if not isinstance(word, str) or not word.strip():
+                return False
+            pattern = r"(?<!\w)" + re.escape(word.strip()) + r"(?!\w)"
+            return re.search(pattern, response, re.IGNORECASE) is not None
+        if kind == "english":
+            return not _CJK.search(response) and _LATIN_WORD.search(response) is not None
+        return False
+    except Exception:  # noqa: BLE001 - a reward must never raise
+        return False
+
+
+def instruction_following(response: str, example: Example) -> float:
+    """1.0 iff ``check_general(response, example) == 1.0`` and the constraint (if any) holds, else 0.0.
+
+    The IF-Eval analogue: purely rule-checked (:func:`check_general` and :func:`check_constraint`),
+    never scored by a reward model. Never raises; a ``meta["constraint"]`` that is present but
+    malformed scores 0.0.
+
+    >>> ex = Example(id="g1", task="general", problem="Say the word lamp. Answer in at most 2 words.",
+    ...              answer="lamp", meta={"kind": "instruction", "words": ["lamp"],
+    ...                                   "constraint": {"kind": "max_words", "n": 2}})
+    >>> instruction_following("Lamp.", ex), instruction_following("lamp lamp", ex)
+    (1.0, 0.0)
+    """
+    try:
+        if check_general(response, example) != 1.0:
+            return 0.0
+        if "constraint" in example.meta and not check_constraint(response, example.meta["constraint"]):
+            return 0.0
+        return 1.0
+    except Exception:  # noqa: BLE001
+        return 0.0
+
+
+def _check_share(name: str, share: float) -> float:
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        raise ValueError(f"{name} must be a number in [0, 1], got {share!r}")
+    return float(share)
+
+
+def _base_examples(n: int, split: str, seed: int, difficulty: int | tuple[int, int]) -> list[Example]:
+    from r1lib.tasks.registry import generate  # lazy: the registry imports this module
+
+    return generate(GeneralTask.name, n, split=split, seed=seed, difficulty=difficulty)
+
+
+def _constrained_flags(n: int, share: float, rng: random.Random) -> list[bool]:
+    """Exactly ``round(share * n)`` True flags, in a random order."""
+    flags = [i < round(share * n) for i in range(n)]
+    rng.shuffle(flags)
+    return flags
+
+
+def instruction_following_set(n: int, *, split: str = "test", seed: int = 0,
+                              difficulty: int | tuple[int, int] = (1, 3)) -> list[Example]:
+    """``n`` constrained examples for the IF-Eval analogue, deterministic from ``(split, seed)``.
+
+    The examples are ``generate("general", n, split=split, seed=seed, difficulty=difficulty)``, each
+    with one constraint; the kinds rotate over :data:`CONSTRAINT_KINDS` (counts differ by at most one).
+    The split is that of the underlying prompt, so the test set shares no prompt with any train data.
+    Grade with :func:`instruction_following`.
+    """
+    rng = random.Random(_stable_seed("r1lib-general-ifeval", split, seed))
+    return [add_constraint(e, rng, CONSTRAINT_KINDS[i % len(CONSTRAINT_KINDS)])
+            for i, e in enumerate(_base_examples(n, split, seed, difficulty))]
+
+
+def preference_pairs(n: int, *, split: str = "train", seed: int = 0, constrained: float = 0.3,
+                     difficulty: int | tuple[int, int] = (1, 3)) -> list[dict[str, Any]]:
+    """``n`` preference pairs over general prompts, for the stage-4 reward model; deterministic by seed.
+
+    Each pair is ``{"prompt", "chosen", "rejected", "kind", "id", "constraint"}``: ``chosen`` is the
+    reference reply (concise, one language, does what is asked), ``rejected`` the :func:`bad_responses`
+    variant ``kind``, rotating over :data:`BAD_KINDS` (pair ``i`` gets ``BAD_KINDS[i % 3]``). A share
+    ``constrained`` of the pairs (exactly ``round(constrained * n)``, spread at random) has a constraint
+    added to its prompt, the one the rejected variant breaks (:data:`VIOLATED_BY`: rambling breaks
+    ``max_words``, wrong_language ``english``, off_topic ``include``); ``constraint`` is that dict or
+    ``None``. Every chosen reply scores 1.0 and every rejected one 0.0 under
+    :func:`instruction_following` (checked; a violation raises ``RuntimeError``, never expected).
+    """
+    share = _check_share("constrained", constrained)
+    examples = _base_examples(n, split, seed, difficulty)
+    rng = random.Random(_stable_seed("r1lib-general-pairs", split, seed))
+    flags = _constrained_flags(len(examples), share, rng)
+    pairs: list[dict[str, Any]] = []
+    for i, (example, flag) in enumerate(zip(examples, flags)):
+        kind = BAD_KINDS[i % len(BAD_KINDS)]
+        if flag:
+            example = add_constraint(example, rng, VIOLATED_BY[kind])
+        rejected = bad_responses(example, rng)[kind]
+        chosen = example.answer
+        if (chosen == rejected or instruction_following(chosen, example) != 1.0
+                or instruction_following(rejected, example) != 0.0):
+            raise RuntimeError(f"{example.id}: preference pair does not separate ({chosen!r} vs {rejected!r})")
+        pairs.append({"prompt": example.problem, "chosen": chosen, "rejected": rejected, "kind": kind,
+                      "id": example.id, "constraint": example.meta.get("constraint")})
+    return pairs
+
+
+def sft_rows(n: int, *, split: str = "train", seed: int = 0, constrained: float = 0.3,
+             difficulty: int | tuple[int, int] = (1, 3)) -> list[dict[str, Any]]:
+    """``n`` chat rows of non-reasoning data for stage-3 SFT; deterministic by seed.
+
+    Each row is ``{"messages": [{"role": "user", "content": prompt}, {"role": "assistant",
+    "content": reference}]}`` with no chain of thought (the paper gives simple queries none). A share
+    ``constrained`` of the rows (exactly ``round(constrained * n)``, spread at random) has a constraint
+    added; their kinds rotate over :data:`CONSTRAINT_KINDS`. Every reply passes :func:`instruction_following`.
+    """
+    share = _check_share("constrained", constrained)
+    examples = _base_examples(n, split, seed, difficulty)
+    rng = random.Random(_stable_seed("r1lib-general-sft", split, seed))
+    flags = _constrained_flags(len(examples), share, rng)
+    rows: list[dict[str, Any]] = []
+    n_constrained = 0
+    for example, flag in zip(examples, flags):
+        if flag:
+            example = add_constraint(example, rng, CONSTRAINT_KINDS[n_constrained % len(CONSTRAINT_KINDS)])
+            n_constrained += 1
+        rows.append({"messages": [{"role": "user", "content": example.problem},
+                                  {"role": "assistant", "content": example.answer}]})
+    return rows

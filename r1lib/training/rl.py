@@ -138,9 +138,9 @@ class RLTrainer:
                  initial_eval: dict[str, float] | None = None) -> None:
         from accelerate import Accelerator
 
+        from r1lib.evaluation import held_out, train_problems
         from r1lib.models import load_model
         from r1lib.rewards import build_reward_functions
-        from r1lib.tasks import generate_mix
 
         self.cfg = cfg
         self.rl = cfg.rl
@@ -168,15 +168,19 @@ class RLTrainer:
         except ValueError as err:
             raise TrainingError(f"rl.rewards: {err}") from None
         if train_examples is None:
-            train_examples = generate_mix(cfg.tasks.mix, cfg.tasks.n_train, split="train", seed=cfg.seed,
-                                          difficulty=tuple(cfg.tasks.difficulty))
+            train_examples = train_problems(cfg)
         if eval_examples is None:
-            eval_examples = generate_mix(cfg.tasks.mix, cfg.tasks.n_test, split="test", seed=cfg.seed,
-                                         difficulty=tuple(cfg.tasks.difficulty))
+            eval_examples = held_out(cfg, "test")
         self.eval_examples = list(eval_examples)[: self.rl.eval_limit] if self.rl.eval_limit else list(eval_examples)
         self.data = DataStream(train_examples, prompts_per_step, cfg.seed)
 
         model, self.tokenizer = load_model(init_model, dtype=cfg.model.dtype, device=str(self.acc.device))
+        from r1lib.prompts import PromptFormat
+
+        try:
+            self.prompt_format = PromptFormat(self.rl.prompt_format, self.tokenizer)
+        except ValueError as err:
+            raise TrainingError(f"rl.prompt_format: {err}") from None
         model.config.use_cache = False
         self.ref = None
         if self.rl.beta > 0 or (self.rl.algorithm == "ppo" and self.rl.kl_in == "reward"):
@@ -233,7 +237,8 @@ class RLTrainer:
             from r1lib.sampling import make_sampler
 
             backend = self.rl.sampler
-            kw: dict[str, Any] = {"num_threads": self.rl.num_threads, "batch_size": max(64, self.rl.batch_size)}
+            kw: dict[str, Any] = {"num_threads": self.rl.num_threads, "batch_size": max(64, self.rl.batch_size),
+                                  "add_special_tokens": self.prompt_format.add_special_tokens}
             if backend == "vllm":  # vLLM serves from a path; weights are synced at scale by TRL-style code (not on CPU)
                 raise TrainingError("rl.sampler='vllm' needs GPUs; use 'kv' or 'hf' on CPU")
             self._sampler = make_sampler(self.policy, self.tokenizer, backend=backend, **kw)
@@ -354,7 +359,8 @@ class RLTrainer:
         examples = self.data.batch(step, self.rank, self.world)
         batch = collect_rollouts(self.sampler(), self.tokenizer, examples, group_size=rl.num_generations,
                                  max_new_tokens=max_new, temperature=rl.temperature, reward_fns=self.reward_fns,
-                                 seed=_seed_for("rollout", self.cfg.seed, step, self.rank))
+                                 seed=_seed_for("rollout", self.cfg.seed, step, self.rank),
+                                 prompt_format=self.prompt_format)
         if self.acc.is_main_process:
             self._record_self_corrections(batch, step + 1)
         B = len(batch)
@@ -477,14 +483,14 @@ class RLTrainer:
         ev = self.cfg.eval
         res = evaluate(self.sampler(), self.eval_examples, k=self.rl.eval_k, temperature=ev.temperature,
                        top_p=ev.top_p, max_new_tokens=ev.max_new_tokens, seed=_seed_for("eval", self.cfg.seed),
-                       keep_completions=self.rl.eval_k, ks=(1, self.rl.eval_k))
+                       keep_completions=self.rl.eval_k, ks=(1, self.rl.eval_k), prompt_format=self.prompt_format)
         samples = self.out_dir / "eval_samples"
         samples.mkdir(parents=True, exist_ok=True)
         with open(samples / f"step_{step:08d}.jsonl", "w", encoding="utf-8") as f:
             for r in res.records:
                 f.write(json.dumps(r) + "\n")
         keys = ("pass@1", f"pass@{self.rl.eval_k}", f"cons@{self.rl.eval_k}", "format_rate", "mean_length",
-                "max_length", "truncated_fraction", "reflection_rate", "language_mix_rate")
+                "max_length", "truncated_fraction", "reflection_rate", "language_mix_rate", "language_consistency")
         return {f"eval/{k}": float(res.summary[k]) for k in keys if k in res.summary}
 
     # -- the loop --------------------------------------------------------------------------
