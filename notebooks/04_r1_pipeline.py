@@ -16,7 +16,7 @@
 # |---|---|---|
 # | 1 cold start → Dev1 | thousands of long-CoT examples (R1-Zero outputs made readable, few-shot prompting, human refinement); SFT of V3-Base | R1-Zero samples at T 1.0 on training prompts, only correct and readable ones kept (one language, no repetition, format followed), rewritten into `<think> reasoning </think>` + a summary ending with `\boxed{answer}`; plus templated long-CoT demonstrations; TRL `SFTTrainer` on the **base model**, loss on the reply only |
 # | 2 reasoning RL → Dev2 | R1-Zero's RL + a language-consistency reward (share of target-language words in the CoT), summed | the same GRPO engine from Dev1 in the chat format: accuracy + readable format + language consistency; and the same stage without LC (v2 B.6) |
-# | 3 rejection sampling + SFT → Dev3 | ~600k correct reasoning samples from the stage-2 model (mixed-language, long, repetitive ones dropped) + ~200k non-reasoning; SFT of **V3-Base**, 2 epochs | several samples per prompt from Dev2, the same filters; non-reasoning data (greetings, instructions, facts about a synthetic world, a share with a constraint) at 3 : 1; SFT of the base model |
+# | 3 rejection sampling + SFT → Dev3 | ~600k correct reasoning samples from the stage-2 model (mixed-language, long, repetitive ones dropped) + ~200k non-reasoning; SFT of **V3-Base**, 2 epochs | several samples per prompt from Dev2, the same filters; non-reasoning data (greetings, instructions, facts about a synthetic world, a share with a constraint) at 3 : 1; SFT of the base model; 6 epochs in both SFT stages (deviation: a few hundred rows in a layout new to the base, `PipelineConfig.sft_epochs`) |
 # | 4 RL for all scenarios → R1 | T 0.7; rule rewards for reasoning; reward models for general prompts, only in the last 400 of 1,700 steps; LC on both | T 0.7; rule rewards (+ LC) throughout; general prompts and a preference reward model (TRL `RewardTrainer`, scores the summary only) in the final 400/1,700 of the steps |
 #
 # The evaluation follows v2 Table 3: every checkpoint on the same held-out problems (base and R1-Zero with the
@@ -40,7 +40,8 @@ from IPython.display import Markdown, display
 
 from r1lib.config import load_config
 from r1lib.evaluation import held_out
-from r1lib.pipeline import CHECKPOINTS, evaluate_pipeline, lc_ablation, paper_shape, run_pipeline, table_markdown
+from r1lib.pipeline import (CHECKPOINTS, evaluate_pipeline, lc_ablation, paper_shape, replies, run_pipeline,
+                            table_markdown)
 from r1lib.tracking import atomic_write_json
 
 cfg = load_config(config_path, overrides)
@@ -85,6 +86,14 @@ display(Markdown(table_markdown(table)))
 (out_dir / "table.md").write_text(table_markdown(table) + "\n")
 print(f"{len(held_out(cfg, 'test'))} held-out problems x k={cfg.pipeline.eval_k} (T {cfg.eval.temperature}, top-p "
       f"{cfg.eval.top_p}), {cfg.pipeline.if_eval_prompts} instruction-following prompts; {eval_seconds:.0f} s")
+
+# %% [markdown]
+# ## What each checkpoint writes (one held-out problem, evaluation temperature)
+
+# %%
+problem = held_out(cfg, "test")[0].problem
+for name, text in replies(cfg, result.models, problem).items():
+    print(f"--- {name}\n{text}\n")
 
 # %% [markdown]
 # ## The language-consistency ablation (v2 B.6, Fig. 7)

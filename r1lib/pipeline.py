@@ -405,3 +405,19 @@ def table_markdown(table: dict[str, dict[str, float]]) -> str:
                          else f"{100 * v:.1f}")
         lines.append(f"| {_LABELS.get(name, name)} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def replies(cfg: Any, models: dict[str, Path], problem: str, *, max_new_tokens: int | None = None) -> dict[str, str]:
+    """One reply of each checkpoint of :data:`CHECKPOINTS` in ``models`` to ``problem``, in its own prompt format,
+    at the evaluation temperature: what a reader of v2 Table 3 would see (R1-Zero's tags vs R1's summary)."""
+    from r1lib.sampling import SamplingParams
+
+    out = {}
+    for name, fmt_name in CHECKPOINTS.items():
+        if name not in models:
+            continue
+        fmt = _prompt_format(fmt_name, models[name])
+        params = SamplingParams(temperature=cfg.eval.temperature, top_p=cfg.eval.top_p, n=1, stop=fmt.stop,
+                                max_new_tokens=max_new_tokens or cfg.eval.max_new_tokens, seed=cfg.seed)
+        out[name] = _sampler(cfg, models[name], fmt).generate([fmt(problem)], params)[0][0].text
+    return out
