@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Mapping, Sequence
 
 from r1lib.grading import extract_answer, is_equivalent, normalize_answer
 from r1lib.prompts import PromptFormat, r1_zero_prompt
-from r1lib.rewards import accuracy_reward, format_reward, language_consistency_reward, readable_format_reward
+from r1lib.rewards import accuracy_reward, format_reward, language_consistency_reward
 from r1lib.sampling import Completion, Sampler, SamplingParams
 from r1lib.text_stats import has_reflection, language_mix, reflection_word_counts
 from r1lib.tracking import atomic_write_json, atomic_write_text
@@ -229,7 +229,7 @@ def evaluate(sampler: Sampler, examples: Sequence["Example"], *, k: int = 16, te
         raise ValueError(f"evaluate: the sampler returned {len(outputs)} rows of sizes {shape[:8]}..., "
                          f"expected {len(examples)} rows of {k} completions")
 
-    fmt = format_reward if prompt_format is None or prompt_format.name == "r1_zero" else readable_format_reward
+    fmt = format_reward if prompt_format is None else prompt_format.format_reward
     records = [_grade_example(ex, row, k, keep_completions, target_lang, fmt) for ex, row in zip(examples, outputs)]
 
     n_completions = len(examples) * k
@@ -446,8 +446,9 @@ def resolve_checkpoints(checkpoints: Sequence[str] | None, cfg: "ExperimentConfi
 
 def held_out(cfg: "ExperimentConfig", split: str = "test") -> list["Example"]:
     """The experiment's held-out problems: ``"test"`` (``tasks.n_test`` problems of ``tasks.mix`` at
-    ``tasks.difficulty``, or the first ``tasks.n_test`` of ``tasks.test_from``) or ``"harder"`` (``tasks.n_harder`` problems one level above, never seen in
-    pretraining or RL; empty when off). Both come from the generators' test split, disjoint from training."""
+    ``tasks.difficulty`` from the generators' test split, disjoint from training; or the first ``tasks.n_test``
+    of ``tasks.test_from``) or ``"harder"`` (``tasks.n_harder`` generated problems one level above, never seen in
+    pretraining or RL; empty when off or with ``test_from``)."""
     from r1lib.tasks import generate_mix
 
     if split == "test":

@@ -267,6 +267,7 @@ def evaluate_checkpoint(cfg: Any, model_dir: Path, prompt_format: str, *, rm: Pa
     (IF-Eval analogue, chat format, the summary after ``</think>``, 4 samples per prompt) with the reward model's
     mean score of the same replies (never used for the IF score)."""
     from r1lib.evaluation import evaluate_model, held_out
+    from r1lib.rewards import summary_of
     from r1lib.sampling import SamplingParams
     from r1lib.tasks.general import (check_constraint, check_general, instruction_following,
                                      instruction_following_set)
@@ -285,7 +286,7 @@ def evaluate_checkpoint(cfg: Any, model_dir: Path, prompt_format: str, *, rm: Pa
     outs = sampler.generate([fmt(ex.problem) for ex in if_set],
                             SamplingParams(temperature=e.temperature, top_p=e.top_p, max_new_tokens=64, n=4,
                                            stop=fmt.stop, seed=cfg.seed))
-    replies = [(ex, _summary_of(c.text)) for ex, row_ in zip(if_set, outs) for c in row_]
+    replies = [(ex, summary_of(c.text)) for ex, row_ in zip(if_set, outs) for c in row_]
     n = len(replies)
     # IF-Eval scores only the verifiable instruction ("at most N words", "include X", "in English"), not whether
     # the content is right: instruction_following is that rule; general_accuracy whether the reply is also the
@@ -299,16 +300,6 @@ def evaluate_checkpoint(cfg: Any, model_dir: Path, prompt_format: str, *, rm: Pa
         scores = RewardModelScorer(rm).score([ex.problem for ex, _ in replies], [r for _, r in replies])
         row["rm_score"] = sum(1 / (1 + math.exp(-x)) for x in scores) / len(scores)
     return row
-
-
-def _summary_of(text: str) -> str:
-    """The reply after the reasoning (``</think>``), without end tokens: what the user reads."""
-    from r1lib.rewards import END_TOKENS
-
-    out = text.rsplit("</think>", 1)[-1].strip()
-    for token in END_TOKENS:
-        out = out.removesuffix(token).strip()
-    return out
 
 
 def evaluate_pipeline(cfg: Any, models: dict[str, Path]) -> dict[str, dict[str, float]]:

@@ -56,6 +56,13 @@ class PromptFormat:
         return self.name == "r1_zero"
 
     @property
+    def format_reward(self):
+        """The rule that checks this format's output: R1-Zero's tags, or R1's readable ``<think>`` + summary."""
+        from r1lib.rewards import format_reward, readable_format_reward
+
+        return format_reward if self.name == "r1_zero" else readable_format_reward
+
+    @property
     def stop(self) -> tuple[str, ...]:
         return ("</answer>",) if self.name == "r1_zero" else ()
 

@@ -98,6 +98,20 @@ def accuracy_reward(completion: str, example: Example) -> float:
         return 0.0
 
 
+def summary_of(completion: str) -> str:
+    """What the user reads of a reasoning reply: the text after the last ``</think>`` (all of it without one),
+    stripped, without a trailing end token. The preference reward model scores this, and the pipeline's
+    instruction-following check reads it.
+
+    >>> summary_of("<think> 2 + 2 = 4 </think> The answer is 4.<|end|>")
+    'The answer is 4.'
+    """
+    out = completion.rsplit("</think>", 1)[-1].strip()
+    for token in END_TOKENS:
+        out = out.removesuffix(token).strip()
+    return out
+
+
 def _after_think(completion: str) -> str:
     """The text after the last ``</think>`` (the summary), or the whole completion without one."""
     return completion.rsplit("</think>", 1)[-1] if "</think>" in completion else completion
@@ -284,10 +298,7 @@ def _preference_factory(model: str, device: str = "auto") -> RewardFn:
     def preference(completion: str, example: Example) -> float:
         if getattr(example, "task", None) != "general" or not isinstance(completion, str):
             return 0.0
-        summary = completion.rsplit("</think>", 1)[-1].strip()
-        for token in END_TOKENS:
-            summary = summary.removesuffix(token).strip()
-        return 1.0 / (1.0 + math.exp(-scorer.score([example.problem], [summary])[0]))
+        return 1.0 / (1.0 + math.exp(-scorer.score([example.problem], [summary_of(completion)])[0]))
 
     return preference
 

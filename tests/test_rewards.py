@@ -300,3 +300,15 @@ def test_rewards_on_non_strings():
 
 def test_docstring_examples():
     assert doctest.testmod(rewards).failed == 0
+
+
+def test_prompt_format_names_its_format_rule(tiny_model_dir):
+    """Evaluation grades a chat-format checkpoint with R1's readable format, a template one with R1-Zero's tags."""
+    from transformers import AutoTokenizer
+
+    from r1lib.prompts import PromptFormat
+    from r1lib.rewards import format_reward, readable_format_reward, summary_of
+
+    assert PromptFormat("r1_zero").format_reward is format_reward
+    assert PromptFormat("chat", AutoTokenizer.from_pretrained(tiny_model_dir)).format_reward is readable_format_reward
+    assert summary_of("no reasoning at all ") == "no reasoning at all"

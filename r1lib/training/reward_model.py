@@ -51,14 +51,13 @@ from r1lib.training.sft import (
     _begin_stage,
     _check_model_dir,
     _dataset_hash,
+    _fit,
     _quiet,
     _resolve_device,
+    _resume_point,
     _save_dataset_once,
     _silence_printer,
     _trainer_log_callback,
-    _trim_train_log,
-    _wandb_run,
-    latest_checkpoint,
     read_train_log,
 )
 
@@ -201,9 +200,7 @@ def _train(base_model, pairs, cols, out_dir: Path, *, t0: float, data_hash: str,
     meta: dict[str, Any] = {"n_given": len(pairs), "data_sha256": data_hash, "settings": settings}
     atomic_write_json(meta_path, meta)
     _save_dataset_once(pairs, out_dir / DATA_DIR)
-    last = latest_checkpoint(ckpt_dir)
-    resumed_from = last[1] if last else None
-    _trim_train_log(log_path, resumed_from)
+    last, resumed_from = _resume_point(ckpt_dir, log_path)
     use_cache = getattr(model.config, "use_cache", True)
     log_cb = _trainer_log_callback(log_path)
     trainer = RewardTrainer(model=model, args=config, train_dataset=_conversational(cols), processing_class=tokenizer,
@@ -216,11 +213,7 @@ def _train(base_model, pairs, cols, out_dir: Path, *, t0: float, data_hash: str,
     if n_dropped:
         warnings.warn(f"reward model data: {n_dropped} of {len(pairs)} pairs are longer than max_length={max_length} "
                       "tokens and are left out (TRL drops them, it does not truncate)", RuntimeWarning, stacklevel=3)
-    with _wandb_run(mode, out_dir, args_kw["run_name"], config=settings) as log_cb.wandb_run:
-        trainer.train(resume_from_checkpoint=str(last[0]) if last else None)
-    trained = trainer.model
-    trained.eval()
-    trained.config.use_cache = use_cache  # the Trainer set it to TrainingArguments.use_cache (False); restore
+    trained = _fit(trainer, log_cb, last, mode=mode, out_dir=out_dir, settings=settings, use_cache=use_cache)
     meta.update(steps=int(trainer.state.global_step), seconds=time.perf_counter() - t0, resumed_from=resumed_from,
                 n_pairs=n_pairs, n_dropped=n_dropped)
     atomic_write_json(meta_path, meta)

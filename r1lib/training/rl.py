@@ -140,6 +140,7 @@ class RLTrainer:
 
         from r1lib.evaluation import held_out, train_problems
         from r1lib.models import load_model
+        from r1lib.prompts import PromptFormat
         from r1lib.rewards import build_reward_functions
 
         self.cfg = cfg
@@ -175,8 +176,6 @@ class RLTrainer:
         self.data = DataStream(train_examples, prompts_per_step, cfg.seed)
 
         model, self.tokenizer = load_model(init_model, dtype=cfg.model.dtype, device=str(self.acc.device))
-        from r1lib.prompts import PromptFormat
-
         try:
             self.prompt_format = PromptFormat(self.rl.prompt_format, self.tokenizer)
         except ValueError as err:

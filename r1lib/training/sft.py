@@ -440,6 +440,26 @@ def validate_messages(train) -> list[list[dict[str, str]]]:
 # --------------------------------------------------------------------------------------------
 
 
+def _resume_point(ckpt_dir: Path, log_path: Path) -> tuple[tuple[Path, int] | None, int | None]:
+    """The newest complete checkpoint to resume from (or None) and its step; the train log is cut back to it."""
+    last = latest_checkpoint(ckpt_dir)
+    resumed_from = last[1] if last else None
+    _trim_train_log(log_path, resumed_from)
+    return last, resumed_from
+
+
+def _fit(trainer, log_cb, last: tuple[Path, int] | None, *, mode: str, out_dir: Path, settings: dict[str, Any],
+         use_cache: bool):
+    """Train (from ``last`` when given) inside the stage's W&B run; the trained model in eval mode, with the
+    ``use_cache`` the Trainer switched off (TrainingArguments.use_cache) restored for generation."""
+    with _wandb_run(mode, out_dir, trainer.args.run_name, config=settings) as log_cb.wandb_run:
+        trainer.train(resume_from_checkpoint=str(last[0]) if last else None)
+    trained = trainer.model
+    trained.eval()
+    trained.config.use_cache = use_cache
+    return trained
+
+
 def _prompt_completion(messages: list[dict[str, str]], i: int, init_model: Any) -> dict[str, Any]:
     """One chat as TRL's conversational prompt-completion row: everything before the last turn, and that turn."""
     if messages[-1]["role"] != "assistant" or sum(m["role"] == "assistant" for m in messages) != 1:
@@ -528,9 +548,7 @@ def _run_sft(init_model, train, rows, out_dir: Path, *, t0: float, data_hash: st
     )
     atomic_write_json(meta_path, meta)
     _save_dataset_once(train, out_dir / DATA_DIR)
-    last = latest_checkpoint(ckpt_dir)
-    resumed_from = last[1] if last else None
-    _trim_train_log(log_path, resumed_from)
+    last, resumed_from = _resume_point(ckpt_dir, log_path)
     use_cache = getattr(model.config, "use_cache", True)
     log_cb = _trainer_log_callback(log_path)
     trainer = SFTTrainer(model=model, args=config, train_dataset=data,
@@ -545,12 +563,8 @@ def _run_sft(init_model, train, rows, out_dir: Path, *, t0: float, data_hash: st
         warnings.warn(f"SFT data: {n_truncated} of {len(rows)} rows reach max_length={max_length} and are cut at the "
                       f"end (their reply loses its <|end|>), {n_dropped} lost all assistant tokens and are dropped",
                       RuntimeWarning, stacklevel=2)
-    with _wandb_run(mode, out_dir, args_kw["run_name"], config=settings) as log_cb.wandb_run:
-        trainer.train(resume_from_checkpoint=str(last[0]) if last else None)
+    trained = _fit(trainer, log_cb, last, mode=mode, out_dir=out_dir, settings=settings, use_cache=use_cache)
     steps = int(trainer.state.global_step)
-    trained = trainer.model
-    trained.eval()
-    trained.config.use_cache = use_cache  # the Trainer set it to TrainingArguments.use_cache (False); restore
     seconds = time.perf_counter() - t0
     meta.update(steps=steps, seconds=seconds, resumed_from=resumed_from, n_trained_examples=len(processed),
                 train_tokens=int(round(tokens_per_epoch * epochs)), tokens_per_epoch=tokens_per_epoch,
