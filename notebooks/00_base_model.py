@@ -41,6 +41,7 @@ preset = None         # model.preset (nano / tiny / small / medium); None keeps 
 corpus_size = None    # pretrain.corpus_size
 seed = None           # seed
 steps = None          # pretrain.steps
+students = None       # distill.students: the distillation students' bases (notebook 05), pretrained here; [] skips
 
 # %%
 import matplotlib.pyplot as plt
@@ -50,12 +51,15 @@ from IPython.display import Markdown, display
 from r1lib.analysis import behaviour_report
 from r1lib.config import load_config, named_overrides
 from r1lib.corpus import STYLES, build_corpus, style_samples
+from r1lib.distillation import student_bases
+from r1lib.paths import portable_path
 from r1lib.evaluation import evaluate_model, held_out
 from r1lib.pretrain import base_model_report, build_base_model, skill_problems
 from r1lib.tracking import atomic_write_json, plot_metrics, read_metrics
 
 cfg = load_config(config_path, named_overrides(overrides, {"model.preset": preset, "pretrain.corpus_size": corpus_size,
-                                                           "seed": seed, "pretrain.steps": steps}))
+                                                           "seed": seed, "pretrain.steps": steps,
+                                                           "distill.students": students or None}))
 out_dir = cfg.stage_path("base_model")
 out_dir.mkdir(parents=True, exist_ok=True)
 print(cfg.name, cfg.model.preset, cfg.tasks.mix, cfg.pretrain.model_dump(exclude={"corpus"}))
@@ -162,3 +166,20 @@ for r in result.records[:4]:
     print(f"[{r['task']}] gold={r['gold']!r} correct={r['correct'][:3]}")
     for c in r["completions"][:3]:
         print("   ", c[:400].replace("\n", " "))
+
+# %% [markdown]
+# ## The students' base models for distillation (notebook 05)
+#
+# The paper distils R1 into open base models smaller than the teacher (Qwen2.5-Math-1.5B, 7B, ...). Ours are the
+# presets of `distill.students`, pretrained here on the same corpus, with the same tokenizer and `pretrain`
+# settings as the base model above; the experiment's own preset is that base model itself, not trained again.
+
+# %%
+if students == []:
+    print("students: [] -> skipped")
+else:
+    student_list = student_bases(cfg, progress=True)
+    student_info = [{"student": s.name, "params": s.params, "source": s.source, "pretrain_seconds": s.pretrain_seconds,
+                     "path": portable_path(s.path, cfg.root)} for s in student_list]
+    atomic_write_json(out_dir / "students.json", student_info)
+    display(pd.DataFrame(student_info).set_index("student"))

@@ -70,6 +70,20 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--no-resume", dest="resume", action="store_false",
                        help="start from step 0 even if OUT_DIR has checkpoints (they are overwritten as it goes)")
     train.add_argument("--quiet", action="store_true", help="no per-step progress lines")
+
+    distill = sub.add_parser(
+        "distill", help="SFT of one distillation student on the config's distillation data (TRL SFTTrainer)",
+        description="Distil into one student of distill.students (notebook 05's SFT step; one process, or every "
+                    "process of `accelerate launch --config_file experiments/accelerate/deepspeed_zero3.yaml -m "
+                    "r1lib distill ...`). The data: distill.data_from's verified traces, or the teacher's filtered "
+                    "samples (prepared once by the main process into <runs_dir>/distillation/data). Resumes a "
+                    "killed run; a finished one is skipped. Default OUT: the folder notebook 05 reads, "
+                    "<runs_dir>/distillation/students/<student>/sft_seed<seed>.")
+    add_common(distill)
+    distill.add_argument("--student", required=True, help="one entry of distill.students")
+    distill.add_argument("--seed", type=int, default=None, help="SFT seed (default: the first of distill.seeds)")
+    distill.add_argument("--out", default=None, metavar="OUT_DIR", help="output folder (default: see above)")
+    distill.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
 
@@ -145,6 +159,59 @@ def _cmd_train_rl(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _cmd_distill(args: argparse.Namespace) -> int:
+    import os
+    import time
+    from pathlib import Path
+
+    from r1lib.config import MODEL_PRESETS
+    from r1lib.distillation import _label, teacher_data, teacher_path
+
+    cfg = load_config(args.config, parse_overrides(args.overrides))
+    d = cfg.distill
+    if args.student not in d.students:
+        print(f"error: --student {args.student!r} is not in distill.students {d.students}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.student in MODEL_PRESETS:
+        base = (cfg.base_model if args.student == cfg.model.preset and not cfg.model.path
+                else str(cfg.runs_path / "students" / args.student / "base_model"))
+        if not (Path(base) / "config.json").exists():
+            print(f"error: --student {args.student}: its base model is missing at {base}; pretrain it first "
+                  f"(notebook 00 with the same config)", file=sys.stderr)
+            return EXIT_USAGE
+    else:
+        local = cfg.root / args.student
+        base = str(local) if local.exists() else args.student
+    seed = d.seeds[0] if args.seed is None else args.seed
+    out = Path(args.out) if args.out else (cfg.runs_path / "distillation" / "students" / _label(args.student)
+                                           / f"sft_seed{seed}")
+    data_dir = cfg.runs_path / "distillation" / "data"
+    rank = int(os.environ.get("RANK", "0"))
+    try:
+        if rank == 0:     # one process samples or filters the data; the others wait for its folder
+            data, summary = teacher_data(cfg, teacher_path(cfg), data_dir)
+            _say(f"[distill] data: {summary['n_rows']} rows {summary['rows']} in {data_dir}")
+        else:
+            deadline = time.monotonic() + 3600
+            while not (data_dir / "data.json").exists():
+                if time.monotonic() > deadline:
+                    print(f"error: [distill rank {rank}] no data in {data_dir} after an hour", file=sys.stderr)
+                    return EXIT_FAILED
+                time.sleep(2)
+            data, _ = teacher_data(cfg, teacher_path(cfg), data_dir)
+        from r1lib.training.sft import run_sft
+
+        res = run_sft(base, data, out, epochs=d.epochs, lr=d.lr, batch_size=d.batch_size, max_length=d.max_length,
+                      seed=seed, wandb_mode=cfg.tracking.wandb_mode, device=cfg.model.device,
+                      progress=not args.quiet)
+    except (FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    _say(f"[distill rank {rank}] {'already finished' if res.skipped else 'finished'}: {res.steps} steps, "
+         f"{res.train_tokens:,} training tokens, {res.seconds:.1f} s; model {res.model_dir}")
+    return EXIT_OK
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point; returns the exit code."""
     parser = build_parser()
@@ -153,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        commands = {"run": _cmd_run, "validate": _cmd_validate, "train-rl": _cmd_train_rl}
+        commands = {"run": _cmd_run, "validate": _cmd_validate, "train-rl": _cmd_train_rl, "distill": _cmd_distill}
         return commands[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

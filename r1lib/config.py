@@ -62,6 +62,7 @@ __all__ = [
     "EvalConfig",
     "RLConfig",
     "PipelineConfig",
+    "DistillConfig",
     "TrackingConfig",
     "ExperimentConfig",
     "load_config",
@@ -465,6 +466,68 @@ class PipelineConfig(_Strict):
                                          "(the IF-Eval analogue) in the final evaluation.")
 
 
+class DistillConfig(_Strict):
+    """Distillation of the R1 analogue into smaller students, and RL on the same student for comparison
+    (notebook 05, ``r1lib.distillation``; docs/paper.md §4, v1 Tables 5-6).
+
+    The paper fine-tunes six dense students on the same ~800k rows as stage 3 (SFT only, 2-3 epochs, lr cosine to
+    a tenth, batch 64). Here the teacher's own samples on training prompts, only verified ones, plus the
+    non-reasoning rows, or a file of verified traces (``data_from``) at the real scale.
+    """
+
+    teacher: str | None = Field(
+        default=None, description="The teacher (a Hugging Face folder or hub id, chat format). None: the R1 analogue "
+        "of notebook 04, <runs_dir>/r1_pipeline/r1/mixed/policy. Not needed when `data_from` is set.")
+    students: list[str] = Field(
+        default_factory=lambda: ["nano", "tiny"], min_length=1,
+        description="Student base models, smallest first: a size preset (pretrained on the teacher base's corpus "
+        "and tokenizer with the `pretrain` settings; the experiment's own `model.preset` is the teacher's base "
+        "itself) or a Hugging Face folder / hub id (e.g. Qwen/Qwen2.5-Math-1.5B). The first one is also trained "
+        "with RL directly (the v1 Table 6 comparison).")
+    data_from: str | None = Field(
+        default=None, description="Verified traces instead of sampling the teacher: a local .jsonl/.json/.parquet "
+        "file, a datasets folder, or a hub dataset (e.g. open-r1/OpenR1-Math-220k). Rows with `messages`, or "
+        "`problem` + `generations` (+ `correctness_math_verify`), or `problem` + `solution` + `answer` "
+        "(r1lib.distillation.verified_traces).")
+    data_config: str | None = Field(default=None, description="Hub dataset configuration (e.g. 'math' for "
+                                    "open-r1/Mixture-of-Thoughts).")
+    data_split: str = Field(default="train", min_length=1, description="Split of `data_from`.")
+    data_limit: PositiveInt | None = Field(default=None, description="Use at most this many rows of `data_from`.")
+    prompts: PositiveInt = Field(default=400, description="Training prompts the teacher answers (another seed of the "
+                                 "train split than the pipeline's stages).")
+    samples: PositiveInt = Field(default=4, description="Teacher samples per prompt (only verified ones are kept).")
+    kept_per_prompt: PositiveInt = Field(default=2, description="Most distinct kept traces per prompt.")
+    temperature: Annotated[float, Field(gt=0)] = Field(default=1.0, description="Teacher sampling temperature "
+                                                       "(the same as stage 3's rejection sampling).")
+    general_share: Annotated[float, Field(ge=0, lt=1)] = Field(
+        default=0.25, description="Non-reasoning share of the SFT data (paper: 200k of 800k).")
+    epochs: PositiveFloat = Field(
+        default=6.0, description="SFT epochs (DEVIATION: paper 2-3; the same reason as PipelineConfig.sft_epochs: "
+        "a few hundred distinct traces in a layout the bases never saw).")
+    lr: PositiveFloat = Field(default=1e-3, description="Peak SFT lr, cosine to a tenth (paper 1e-4 for the 1.5B "
+                              "student, 2e-5 for the 70B).")
+    batch_size: PositiveInt = Field(default=16, description="SFT batch size (paper: 64).")
+    max_length: PositiveInt = Field(default=320, description="SFT sequence length in tokens (paper: 32,768).")
+    seeds: list[int] = Field(default_factory=lambda: [0, 1], min_length=1,
+                             description="Seeds of the distillation-vs-RL comparison on the first student (SFT "
+                             "order and RL sampling); the other students are distilled with the first seed.")
+    rl_steps: PositiveInt = Field(default=60, description="GRPO steps of R1-Zero-style RL on the first student's "
+                                  "base (every other setting from `rl`, as in notebook 01).")
+    rl_after_distill_steps: NonNegativeInt = Field(
+        default=0, description="Optional row: this many GRPO steps (chat format, accuracy + readable format) on "
+        "the distilled first student (the paper notes RL 'could substantially boost' distilled models); 0: off.")
+    eval_k: PositiveInt = Field(default=4, description="Samples per held-out problem for the tables (pass@1 over "
+                                "k, cons@k; T and top-p of `eval`).")
+
+    @field_validator("students")
+    @classmethod
+    def _distinct_students(cls, value: list[str]) -> list[str]:
+        """Each student is trained into a folder named after it, so names must differ."""
+        if len(set(value)) != len(value):
+            raise PydanticCustomError("duplicate_student", "each student may appear once (got {v})", {"v": value})
+        return value
+
+
 class TrackingConfig(_Strict):
     """Metrics tracking (``r1lib.tracking``): a local JSONL log always, W&B optionally."""
 
@@ -501,6 +564,7 @@ class ExperimentConfig(_Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
     rl: RLConfig = Field(default_factory=RLConfig)
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
+    distill: DistillConfig = Field(default_factory=DistillConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
 
     _config_path: Path | None = PrivateAttr(default=None)

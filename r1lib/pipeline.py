@@ -260,25 +260,32 @@ def run_pipeline(cfg: Any, *, base_model: str | Path, r1_zero_policy: str | Path
     return res
 
 
+def reasoning_row(cfg: Any, model_dir: str | Path, prompt_format: str, *, k: int) -> dict[str, float]:
+    """The reasoning columns of a checkpoint table (v2 Tables 3 and 5): held-out pass@1 averaged over ``k``
+    samples, cons@k, format rate, language consistency, mean length in tokens, reflection-word rate, with the
+    checkpoint's own ``prompt_format`` and the ``eval`` protocol (T 0.6, top-p 0.95)."""
+    from r1lib.evaluation import evaluate_model, held_out
+
+    s = evaluate_model(cfg, model_dir, held_out(cfg, "test"), k=k, ks=(1, k), keep_completions=0,
+                       prompt_format=prompt_format).summary
+    return {"pass_at_1": s["pass@1"], "cons_at_k": s[f"cons@{k}"], "format_rate": s["format_rate"],
+            "language_consistency": s["language_consistency"], "mean_length": s["mean_length"],
+            "reflection_rate": s["reflection_rate"]}
+
+
 def evaluate_checkpoint(cfg: Any, model_dir: Path, prompt_format: str, *, rm: Path | None = None,
                         k: int | None = None) -> dict[str, float]:
     """One row of the v2 Table 3 analogue: held-out reasoning (pass@1, cons@k, format, language consistency,
     length, reflection) with the checkpoint's own prompt format, and the rule-checked instruction-following score
     (IF-Eval analogue, chat format, the summary after ``</think>``, 4 samples per prompt) with the reward model's
     mean score of the same replies (never used for the IF score)."""
-    from r1lib.evaluation import evaluate_model, held_out
     from r1lib.rewards import summary_of
     from r1lib.sampling import SamplingParams
     from r1lib.tasks.general import (check_constraint, check_general, instruction_following,
                                      instruction_following_set)
 
     k = k or cfg.pipeline.eval_k
-    res = evaluate_model(cfg, model_dir, held_out(cfg, "test"), k=k, ks=(1, k), keep_completions=0,
-                         prompt_format=prompt_format)
-    s = res.summary
-    row = {"pass_at_1": s["pass@1"], "cons_at_k": s[f"cons@{k}"], "format_rate": s["format_rate"],
-           "language_consistency": s["language_consistency"], "mean_length": s["mean_length"],
-           "reflection_rate": s["reflection_rate"]}
+    row = reasoning_row(cfg, model_dir, prompt_format, k=k)
     fmt = _prompt_format("chat", model_dir)
     if_set = instruction_following_set(cfg.pipeline.if_eval_prompts, split="test", seed=cfg.seed)
     sampler = _sampler(cfg, model_dir, fmt)
@@ -398,13 +405,15 @@ def table_markdown(table: dict[str, dict[str, float]]) -> str:
     return "\n".join(lines)
 
 
-def replies(cfg: Any, models: dict[str, Path], problem: str, *, max_new_tokens: int | None = None) -> dict[str, str]:
-    """One reply of each checkpoint of :data:`CHECKPOINTS` in ``models`` to ``problem``, in its own prompt format,
-    at the evaluation temperature: what a reader of v2 Table 3 would see (R1-Zero's tags vs R1's summary)."""
+def replies(cfg: Any, models: dict[str, Path], problem: str, *, max_new_tokens: int | None = None,
+            formats: dict[str, str] | None = None) -> dict[str, str]:
+    """One reply of each checkpoint of ``formats`` (default :data:`CHECKPOINTS`: name -> prompt format) present in
+    ``models`` to ``problem``, in its own prompt format, at the evaluation temperature: what a reader of v2 Table 3
+    would see (R1-Zero's tags vs R1's summary)."""
     from r1lib.sampling import SamplingParams
 
     out = {}
-    for name, fmt_name in CHECKPOINTS.items():
+    for name, fmt_name in (CHECKPOINTS if formats is None else formats).items():
         if name not in models:
             continue
         fmt = _prompt_format(fmt_name, models[name])

@@ -123,11 +123,15 @@ def pretrain(model, chunks: torch.Tensor, *, steps: int, batch_size: int, lr: fl
 
 
 def build_base_model(cfg, *, progress: bool = True, resume: bool = True, interrupt_at: int | None = None,
-                     corpus_cfg=None) -> dict:
-    """Corpus -> tokenizer -> model -> pretraining -> ``<runs_dir>/base_model``. Returns a summary dict.
+                     corpus_cfg=None, preset: str | None = None, name: str = "base_model",
+                     tokenizer_from: str | Path | None = None) -> dict:
+    """Corpus -> tokenizer -> model -> pretraining -> ``<runs_dir>/<name>``. Returns a summary dict.
 
     ``cfg`` is an ``r1lib.config.ExperimentConfig``. Re-running with ``resume=True`` continues an interrupted
     pretraining from its last checkpoint (the tokenizer is saved once and reloaded, so ids never change).
+    ``preset`` (default ``model.preset``) and ``name`` build another model on the same corpus, e.g. a distillation
+    student (``students/nano/base_model``); ``tokenizer_from``: a folder whose tokenizer to reuse (the teacher's
+    base) instead of training one.
     """
     from transformers import AutoTokenizer
 
@@ -136,7 +140,8 @@ def build_base_model(cfg, *, progress: bool = True, resume: bool = True, interru
     from r1lib.tracking import Tracker
 
     p = cfg.pretrain
-    run_dir = Path(cfg.runs_dir) / "base_model_train"
+    preset = preset or cfg.model.preset
+    run_dir = Path(cfg.runs_dir) / f"{name}_train"
     tok_dir = run_dir / "tokenizer"
     corpus_cfg = corpus_cfg or p.corpus
     t_start = time.perf_counter()
@@ -145,23 +150,26 @@ def build_base_model(cfg, *, progress: bool = True, resume: bool = True, interru
     texts = [d.text for d in docs]
     if resume and (tok_dir / "tokenizer.json").exists():
         tok = AutoTokenizer.from_pretrained(tok_dir)
+    elif tokenizer_from is not None:
+        tok = AutoTokenizer.from_pretrained(str(tokenizer_from))
+        tok.save_pretrained(tok_dir)
     else:
         tok = build_tokenizer(texts, vocab_size=p.vocab_size, model_max_length=max(512, p.seq_len))
         tok.save_pretrained(tok_dir)
-    model = build_model(cfg.model.preset, tok, seed=cfg.seed)
+    model = build_model(preset, tok, seed=cfg.seed)
     chunks = pack_documents(tok, texts, p.seq_len)
     prep_seconds = time.perf_counter() - t_start
-    with Tracker(run_dir, config={"pretrain": p.model_dump(), "preset": cfg.model.preset},
+    with Tracker(run_dir, config={"pretrain": p.model_dump(), "preset": preset},
                  wandb_mode=cfg.tracking.wandb_mode, project=cfg.tracking.project,
-                 name=f"{cfg.name}-pretrain") as tracker:
+                 name=f"{cfg.name}-pretrain" + ("" if name == "base_model" else f"-{name.replace('/', '-')}")) as tracker:
         result = pretrain(model, chunks, steps=p.steps, batch_size=p.batch_size, lr=p.lr, warmup_steps=p.warmup_steps,
                           run_dir=run_dir, checkpoint_every=p.checkpoint_every, seed=cfg.seed, resume=resume,
                           log=tracker.log, progress=progress, interrupt_at=interrupt_at)
-    out = save_model(model, tok, Path(cfg.runs_dir) / "base_model")
+    out = save_model(model, tok, Path(cfg.runs_dir) / name)
     return {
         "model_dir": str(out),
         "params": count_parameters(model),
-        "preset": cfg.model.preset,
+        "preset": preset,
         "pretrain_seconds": prep_seconds + result.seconds,
         "train_loop_seconds": result.seconds,
         "final_loss": result.final_loss,

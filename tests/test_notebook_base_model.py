@@ -52,3 +52,10 @@ def test_notebook_runs_at_tiny_size(tmp_path, monkeypatch):
     corpus = json.loads((stage / "corpus_stats.json").read_text())
     assert set(corpus["styles_under_template"]) == {"direct", "short", "careful"} and corpus["general"] > 0
     assert (tmp_path / "runs" / "base_model" / "config.json").exists()
+    # the distillation students (default distill.students: nano, tiny): nano is this experiment's own base model,
+    # tiny is pretrained on the same corpus with the base model's tokenizer
+    students = {s["student"]: s for s in json.loads((stage / "students.json").read_text())}
+    assert students["nano"]["source"] == "teacher_base" and students["tiny"]["source"] == "pretrained"
+    assert students["tiny"]["params"] > students["nano"]["params"] == metrics["params"]
+    tiny = tmp_path / "runs" / "students" / "tiny" / "base_model"
+    assert (tiny / "tokenizer.json").read_text() == (tmp_path / "runs" / "base_model" / "tokenizer.json").read_text()

@@ -111,3 +111,114 @@ def test_chat_policies_stop_at_the_templates_end_of_turn(tiny_qwen_dir, tiny_mod
     assert end_of_turn_id(ours) == ours.eos_token_id            # r1lib's template ends turns with its EOS
     sampler = HFSampler(AutoModelForCausalLM.from_pretrained(tiny_qwen_dir), qwen_tok)
     assert set(sampler.eos_token_ids) == {qwen_tok.eos_token_id, qwen_tok.convert_tokens_to_ids("<|im_end|>")}
+
+
+DISTILL_RECIPE = REPO_ROOT / "experiments" / "qwen1_5b_distill.yaml"
+
+
+def _openr1_like(path: Path, n: int) -> Path:
+    """A local file in open-r1/OpenR1-Math-220k's layout: problem, answer, generations, correctness_math_verify."""
+    rows = []
+    for i in range(n):
+        a, b = 10 + i, 3 + i
+        good = f"<think>\n{a} + {b} = {a + b}\n</think>\n\nThe answer is $\\boxed{{{a + b}}}$."
+        rows.append({"problem": f"What is {a} + {b}?", "answer": str(a + b), "generations": [good, good.replace(
+            f"{{{a + b}}}", f"{{{a + b + 1}}}")], "correctness_math_verify": [True, False]})
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return path
+
+
+def test_distill_recipe_validates_with_its_real_settings():
+    cfg = load_config(DISTILL_RECIPE)
+    assert cfg.model.path == "Qwen/Qwen2.5-Math-1.5B" and cfg.model.dtype == "bfloat16"
+    assert cfg.distill.students == ["Qwen/Qwen2.5-Math-1.5B"]
+    assert cfg.distill.data_from == "open-r1/OpenR1-Math-220k"
+    assert cfg.distill.lr == 1e-4 and 2 <= cfg.distill.epochs <= 3          # paper: 1e-4 for 1.5B, 2-3 epochs
+    assert [Path(n.path).name for n in cfg.notebooks] == ["05_distillation.ipynb"]
+    zero3 = (REPO_ROOT / "experiments" / "accelerate" / "deepspeed_zero3.yaml").read_text()
+    assert "zero_stage: 3" in zero3 and "r1lib distill" in DISTILL_RECIPE.read_text()
+
+
+@pytest.mark.slow
+def test_distill_recipe_first_steps_on_a_tiny_qwen(tmp_path, tiny_qwen_dir, monkeypatch):
+    """The recipe's distillation with a tiny random-weight Qwen2 as the student and a local OpenR1-shaped file:
+    the `distill` CLI (the command the ZeRO-3 launch runs in every process) trains the student, then notebook 05's
+    call reuses that SFT run, runs one GRPO step on the base and evaluates every row."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    from r1lib.cli import main
+    from r1lib.distillation import distillation_metrics, run_distillation
+
+    traces = _openr1_like(tmp_path / "openr1.jsonl", 12)
+    train = _gsm8k_like(tmp_path / "data" / "gsm8k" / "train.jsonl", 8, 0)
+    test = _gsm8k_like(tmp_path / "data" / "gsm8k" / "test.jsonl", 4, 100)
+    small = {
+        "model.path": str(tiny_qwen_dir), "model.device": "cpu", "tracking.wandb_mode": "disabled",
+        "runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "results"),
+        "stages_dir": str(tmp_path / "results"),
+        "tasks.train_from": str(train), "tasks.test_from": str(test), "tasks.n_train": 8, "tasks.n_test": 4,
+        "eval.k": 2, "eval.max_new_tokens": 12,
+        "rl.batch_size": 4, "rl.num_generations": 2, "rl.mini_batches": 2, "rl.max_new_tokens": 12,
+        "rl.eval_every": 1, "rl.eval_k": 2, "rl.eval_limit": 2, "rl.checkpoint_every": 1,
+        "pipeline.rl_eval_problems": 2, "pipeline.rl_eval_k": 2,
+        "distill.students": [str(tiny_qwen_dir)], "distill.data_from": str(traces), "distill.data_limit": 10,
+        "distill.batch_size": 4, "distill.max_length": 128, "distill.seeds": [0], "distill.rl_steps": 1,
+        "distill.eval_k": 2,
+    }
+    sets = [arg for k, v in small.items() for arg in ("--set", f"{k}={json.dumps(v)}")]
+    assert main(["distill", str(DISTILL_RECIPE), *sets, "--student", str(tiny_qwen_dir), "--quiet"]) == 0
+    cfg = load_config(DISTILL_RECIPE, small)
+    assert cfg.model.dtype == "bfloat16" and cfg.distill.lr == 1e-4           # kept from the recipe
+    data_info = json.loads((cfg.runs_path / "distillation" / "data" / "data.json").read_text())
+    assert data_info["filter"] == {"traces": 20, "kept": 10, "dropped": {"unverified": 10, "no_answer": 0, "wrong": 0,
+                                                                          "no_reasoning": 0, "malformed": 0}}
+    sft_dir = cfg.runs_path / "distillation" / "students" / tiny_qwen_dir.name / "sft_seed0"
+    assert json.loads((sft_dir / "model" / "config.json").read_text())["model_type"] == "qwen2"
+
+    res = run_distillation(cfg, cfg.runs_path / "distillation", say=lambda _: None)
+    lab = tiny_qwen_dir.name
+    assert res.sft[f"{lab}/distilled"]["skipped"]                            # the CLI's run, not trained again
+    assert set(res.rows) == {f"{lab}/base", f"{lab}/distilled", f"{lab}/rl_seed0"}   # no teacher: traces from a file
+    m = distillation_metrics(cfg, res)
+    assert m["students"][lab]["params"] > 0 and m["distill_vs_rl"]["rl_steps"] == 1
+    # bad input: a file in none of the layouts is named with its row
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps({"text": "x"}) + "\n")
+    rc = main(["distill", str(DISTILL_RECIPE), *sets, "--set", f"distill.data_from={bad}", "--set",
+               f"runs_dir={tmp_path / 'runs2'}", "--student", str(tiny_qwen_dir), "--quiet"])
+    assert rc == 2
+
+
+@pytest.mark.slow
+@pytest.mark.distributed
+def test_distill_sft_under_deepspeed_zero3_on_cpu(tmp_path, tiny_qwen_dir):
+    """The recipe's multi-GPU command on CPU: `accelerate launch` with DeepSpeed ZeRO-3 (2 processes, gloo) runs
+    `r1lib distill`; the parameters are sharded (a model-states file per rank) and the saved student is whole and
+    trained."""
+    import os
+    import subprocess
+    import sys
+
+    import torch
+    from safetensors.torch import load_file
+
+    traces = _openr1_like(tmp_path / "openr1.jsonl", 16)
+    sets = {"model.path": str(tiny_qwen_dir), "model.device": "cpu", "model.dtype": "float32",
+            "runs_dir": str(tmp_path / "runs"), "tracking.wandb_mode": "disabled",
+            "distill.students": json.dumps([str(tiny_qwen_dir)]), "distill.data_from": str(traces),
+            "distill.batch_size": 4, "distill.max_length": 128, "distill.epochs": 1}
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+           str(REPO_ROOT / "experiments" / "accelerate" / "deepspeed_zero3_cpu.yaml"), "--num_processes", "2",
+           "--main_process_port", "0", "-m", "r1lib", "distill", str(DISTILL_RECIPE),
+           *[a for k, v in sets.items() for a in ("--set", f"{k}={v}")], "--student", str(tiny_qwen_dir), "--quiet"]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "WANDB_MODE": "disabled",
+           "OMP_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+    proc = subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "[distill rank 0] finished" in proc.stdout and "[distill rank 1] finished" in proc.stdout
+    out = tmp_path / "runs" / "distillation" / "students" / tiny_qwen_dir.name / "sft_seed0"
+    shards = sorted(p.name for p in out.glob("checkpoints/checkpoint-*/global_step*/*model_states.pt"))
+    assert shards == ["zero_pp_rank_0_mp_rank_00_model_states.pt", "zero_pp_rank_1_mp_rank_00_model_states.pt"]
+    before, after = load_file(tiny_qwen_dir / "model.safetensors"), load_file(out / "model" / "model.safetensors")
+    assert before.keys() == after.keys() and all(before[k].shape == after[k].shape for k in before)
+    assert max((before[k].float() - after[k].float()).abs().max().item() for k in before) > 0
+    assert all(torch.isfinite(t).all() for t in after.values())

@@ -362,8 +362,13 @@ def _base_training_args(*, out_dir: Path, ckpt_dir: Path, epochs: float, lr: flo
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if save_every is not None and save_every < 1:
         raise ValueError(f"save_every must be >= 1 or None, got {save_every}")
-    use_cpu = _resolve_device(device) == "cpu"
-    return dict(
+    # Under `accelerate launch` with DeepSpeed, use_cpu would silently turn DeepSpeed off (docs/dependencies.md §1):
+    # a CPU-only DeepSpeed run (the ZeRO-3 check) keeps it False and names gloo, as r1lib.launch does for the RL.
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    on_cpu = _resolve_device(device) == "cpu"
+    use_cpu = on_cpu and not deepspeed
+    launched = int(os.environ.get("WORLD_SIZE", "1")) > 1 or deepspeed
+    return dict(ddp_backend="gloo" if on_cpu and launched else None,
         output_dir=str(ckpt_dir), num_train_epochs=float(epochs), learning_rate=lr,
         per_device_train_batch_size=batch_size, gradient_accumulation_steps=1, seed=seed, data_seed=seed,
         bf16=False, fp16=False, gradient_checkpointing=False, use_cpu=use_cpu,
@@ -546,9 +551,11 @@ def _run_sft(init_model, train, rows, out_dir: Path, *, t0: float, data_hash: st
         warmup_steps=settings["warmup_ratio"], assistant_only_loss=markers, completion_only_loss=True,
         max_length=max_length, packing=False, dataset_num_proc=None, weight_decay=0.0,
     )
-    atomic_write_json(meta_path, meta)
-    _save_dataset_once(train, out_dir / DATA_DIR)
-    last, resumed_from = _resume_point(ckpt_dir, log_path)
+    main = _is_main_process()
+    if main:   # under `accelerate launch` every process runs this function; one writes the shared files
+        atomic_write_json(meta_path, meta)
+        _save_dataset_once(train, out_dir / DATA_DIR)
+    last, resumed_from = _resume_point(ckpt_dir, log_path) if main else (latest_checkpoint(ckpt_dir), None)
     use_cache = getattr(model.config, "use_cache", True)
     log_cb = _trainer_log_callback(log_path)
     trainer = SFTTrainer(model=model, args=config, train_dataset=data,
@@ -569,6 +576,24 @@ def _run_sft(init_model, train, rows, out_dir: Path, *, t0: float, data_hash: st
     meta.update(steps=steps, seconds=seconds, resumed_from=resumed_from, n_trained_examples=len(processed),
                 train_tokens=int(round(tokens_per_epoch * epochs)), tokens_per_epoch=tokens_per_epoch,
                 n_truncated=n_truncated)
+    if trainer.accelerator.num_processes > 1 or trainer.is_deepspeed_enabled:
+        # Data parallel or DeepSpeed: the Trainer's save gathers ZeRO-3's shards (zero3_save_16bit_model) and writes
+        # on the main process only; the folder is renamed into place last, as save_model does.
+        tmp = model_dir.with_name(model_dir.name + ".tmp-save")
+        trainer.save_model(str(tmp))
+        if main:
+            tokenizer.save_pretrained(str(tmp))
+            atomic_write_json(meta_path, meta)
+            if model_dir.exists():
+                shutil.rmtree(model_dir)
+            os.replace(tmp, model_dir)
+        trainer.accelerator.wait_for_everyone()
+        return _result_from_meta(meta, model_dir, log_path, skipped=False)
     atomic_write_json(meta_path, meta)
     save_model(trained.to("cpu"), tokenizer, model_dir)  # written last: its config.json marks the stage as done
     return _result_from_meta(meta, model_dir, log_path, skipped=False)
+
+
+def _is_main_process() -> bool:
+    """Rank 0 of a launched job (``accelerate launch`` / torchrun set ``RANK``), or a plain process."""
+    return int(os.environ.get("RANK", "0")) == 0
