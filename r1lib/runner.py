@@ -20,6 +20,7 @@ project are kept.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 import tempfile
@@ -177,7 +178,8 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
         say(f"[{i}/{len(entries)}] {source.name} ...")
         before = load_average()
         outcome = execute_notebook(source, output, notebook_parameters(cfg, entry, cli_overrides),
-                                   kernel_name=kernel_name, root=cfg.root)
+                                   kernel_name=kernel_name, root=cfg.root,
+                                   progress_label=f"[{i}/{len(entries)}] {source.stem}" if log else None)
         outcome.load_avg_before, outcome.load_avg_after = before, load_average()
         summary.notebooks.append(outcome)
         atomic_write_json(summary_path, summary.to_dict(), default=str)
@@ -196,9 +198,12 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
 
 
 def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any], *,
-                     kernel_name: str = "python3", root: Path | None = None) -> NotebookRun:
+                     kernel_name: str = "python3", root: Path | None = None, progress_label: str | None = None,
+                     progress_interval: float = 60.0) -> NotebookRun:
     """Execute ``source`` into ``output`` with papermill (kernel cwd = ``root``); never raises for
-    a notebook error.
+    a notebook error. With ``progress_label``, a status line on stderr while it runs (:mod:`r1lib.progress`:
+    the cell, the elapsed time, the cell's last progress bar; in place on a terminal, else every
+    ``progress_interval`` seconds).
 
     Papermill writes to a temporary file in ``output``'s folder, which replaces ``output`` only on
     success (a stale ``<stem>.failed.ipynb`` is then removed). On failure the partly executed notebook
@@ -217,8 +222,16 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any], 
     error: str | None = None
     try:
         try:
-            papermill.execute_notebook(str(source), str(tmp), parameters=dict(parameters),
-                                       kernel_name=kernel_name, cwd=str(root), progress_bar=False)
+            with contextlib.ExitStack() as stack:
+                kw: dict[str, Any] = {}
+                if progress_label is not None:
+                    from r1lib.progress import NotebookProgress, register_engine
+
+                    progress = stack.enter_context(NotebookProgress(progress_label, interval=progress_interval))
+                    kw = {"engine_name": register_engine(), "progress": progress, "stdout_file": progress,
+                          "stderr_file": progress}
+                papermill.execute_notebook(str(source), str(tmp), parameters=dict(parameters),
+                                           kernel_name=kernel_name, cwd=str(root), progress_bar=False, **kw)
         except Exception as exc:  # noqa: BLE001 - one notebook's failure is reported, the run goes on
             error = _describe_error(exc)
         if error is None:
