@@ -7,7 +7,6 @@ import json
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
 from conftest import run_notebook, write_tiny_config
@@ -22,14 +21,6 @@ TINY = ("rl: {steps: 2, batch_size: 4, num_generations: 2, mini_batches: 2, max_
         "stage4_steps: 4, if_eval_prompts: 4}")
 CHECKPOINT_KEYS = {"pass_at_1", "cons_at_k", "format_rate", "language_consistency", "mean_length", "reflection_rate",
                    "instruction_following", "general_accuracy", "instruction_following_and_correct", "rm_score"}
-
-
-def test_notebook_committed_without_outputs():
-    nb = nbformat.read(NOTEBOOK, as_version=4)
-    code = [c for c in nb.cells if c.cell_type == "code"]
-    assert all(c.outputs == [] and c.execution_count is None for c in code)
-    params = [c for c in code if "parameters" in c.metadata.get("tags", [])]
-    assert len(params) == 1 and 'config_path = "experiments/default.yaml"' in params[0].source
 
 
 def _run(tmp_path, parameters, name):

@@ -80,3 +80,12 @@ def test_a_one_sided_edit_is_caught(tmp_path, side):
     nb.cells[-1].source += "\nprint('edited on one side only')"
     jupytext.write(nb, edited, fmt="py:percent" if side == "py" else "ipynb")
     assert any("differ" in p for p in pair_problems(copy))
+
+
+@pytest.mark.parametrize("ipynb", IPYNBS, ids=[p.stem for p in IPYNBS])
+def test_parameters_default_to_the_main_experiment(ipynb):
+    """Run top to bottom as committed, every notebook uses the default experiment."""
+    import nbformat
+
+    params = [c for c in nbformat.read(ipynb, as_version=4).cells if "parameters" in c.metadata.get("tags", [])]
+    assert 'config_path = "experiments/default.yaml"' in params[0].source

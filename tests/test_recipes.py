@@ -31,6 +31,22 @@ def _gsm8k_like(path: Path, n: int, offset: int) -> Path:
     return path
 
 
+def _cpu_sizes(tmp_path: Path, model: Path, *, n_train: int) -> dict:
+    """A recipe's overrides for a CPU check: the tiny Qwen2 as the model, GSM8K-shaped local files as the problems,
+    folders under ``tmp_path``, and toy RL and evaluation sizes."""
+    train = _gsm8k_like(tmp_path / "data" / "gsm8k" / "train.jsonl", n_train, 0)
+    test = _gsm8k_like(tmp_path / "data" / "gsm8k" / "test.jsonl", 4, 100)
+    return {
+        "model.path": str(model), "model.device": "cpu", "tracking.wandb_mode": "disabled",
+        "runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "results"),
+        "stages_dir": str(tmp_path / "results"),
+        "tasks.train_from": str(train), "tasks.test_from": str(test), "tasks.n_train": n_train, "tasks.n_test": 4,
+        "eval.k": 2, "eval.max_new_tokens": 12,
+        "rl.batch_size": 4, "rl.num_generations": 2, "rl.mini_batches": 2, "rl.max_new_tokens": 12,
+        "rl.eval_every": 1, "rl.eval_k": 2, "rl.eval_limit": 2, "rl.checkpoint_every": 1,
+    }
+
+
 def test_pipeline_recipe_validates_with_its_real_settings():
     cfg = load_config(PIPELINE_RECIPE)
     assert cfg.model.path == "Qwen/Qwen2.5-1.5B" and cfg.model.dtype == "bfloat16"
@@ -49,16 +65,8 @@ def test_pipeline_recipe_first_steps_on_a_tiny_qwen(tmp_path, tiny_qwen_dir, mon
     from r1lib import pipeline as P
     from r1lib.training.rl import train_rl
 
-    train = _gsm8k_like(tmp_path / "data" / "gsm8k" / "train.jsonl", 24, 0)
-    test = _gsm8k_like(tmp_path / "data" / "gsm8k" / "test.jsonl", 4, 100)
     small = {
-        "model.path": str(tiny_qwen_dir), "model.device": "cpu", "tracking.wandb_mode": "disabled",
-        "runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "results"),
-        "stages_dir": str(tmp_path / "results"),
-        "tasks.train_from": str(train), "tasks.test_from": str(test), "tasks.n_train": 24, "tasks.n_test": 4,
-        "eval.k": 2, "eval.max_new_tokens": 12,
-        "rl.steps": 1, "rl.batch_size": 4, "rl.num_generations": 2, "rl.mini_batches": 2, "rl.max_new_tokens": 12,
-        "rl.eval_every": 1, "rl.eval_k": 2, "rl.eval_limit": 2, "rl.checkpoint_every": 1,
+        **_cpu_sizes(tmp_path, tiny_qwen_dir, n_train=24), "rl.steps": 1,
         "pipeline.cold_start_prompts": 4, "pipeline.cold_start_samples": 2, "pipeline.demonstrations": 4,
         "pipeline.sft_batch_size": 4, "pipeline.sft_max_length": 96, "pipeline.stage2_steps": 1,
         "pipeline.rejection_prompts": 4, "pipeline.rejection_samples": 2, "pipeline.rm_pairs": 8,
@@ -149,16 +157,8 @@ def test_distill_recipe_first_steps_on_a_tiny_qwen(tmp_path, tiny_qwen_dir, monk
     from r1lib.distillation import distillation_metrics, run_distillation
 
     traces = _openr1_like(tmp_path / "openr1.jsonl", 12)
-    train = _gsm8k_like(tmp_path / "data" / "gsm8k" / "train.jsonl", 8, 0)
-    test = _gsm8k_like(tmp_path / "data" / "gsm8k" / "test.jsonl", 4, 100)
     small = {
-        "model.path": str(tiny_qwen_dir), "model.device": "cpu", "tracking.wandb_mode": "disabled",
-        "runs_dir": str(tmp_path / "runs"), "results_dir": str(tmp_path / "results"),
-        "stages_dir": str(tmp_path / "results"),
-        "tasks.train_from": str(train), "tasks.test_from": str(test), "tasks.n_train": 8, "tasks.n_test": 4,
-        "eval.k": 2, "eval.max_new_tokens": 12,
-        "rl.batch_size": 4, "rl.num_generations": 2, "rl.mini_batches": 2, "rl.max_new_tokens": 12,
-        "rl.eval_every": 1, "rl.eval_k": 2, "rl.eval_limit": 2, "rl.checkpoint_every": 1,
+        **_cpu_sizes(tmp_path, tiny_qwen_dir, n_train=8),
         "pipeline.rl_eval_problems": 2, "pipeline.rl_eval_k": 2,
         "distill.students": [str(tiny_qwen_dir)], "distill.data_from": str(traces), "distill.data_limit": 10,
         "distill.batch_size": 4, "distill.max_length": 128, "distill.seeds": [0], "distill.rl_steps": 1,
