@@ -59,7 +59,8 @@ from r1lib.tracking import atomic_write_json, plot_metrics, read_metrics
 
 cfg = load_config(config_path, named_overrides(overrides, {"model.preset": preset, "pretrain.corpus_size": corpus_size,
                                                            "seed": seed, "pretrain.steps": steps,
-                                                           "distill.students": students or None}))
+                                                           "distill.students": students or None}),
+                  notebook="00_base_model")
 out_dir = cfg.stage_path("base_model")
 out_dir.mkdir(parents=True, exist_ok=True)
 print(cfg.name, cfg.model.preset, cfg.tasks.mix, cfg.pretrain.model_dump(exclude={"corpus"}))
@@ -99,11 +100,11 @@ fig.savefig(out_dir / "pretrain_loss.png", dpi=100, bbox_inches="tight")
 
 # %%
 k = cfg.eval.k
-result = evaluate_model(cfg, build["model_dir"], held_out(cfg, "test"))
+result = evaluate_model(cfg, build["model_dir"], held_out(cfg, "test"), progress=True)
 curve = result.curve(list(range(1, k + 1)))
 behaviour = behaviour_report(result.records)
 harder = cfg.tasks.harder_difficulty()
-harder_result = evaluate_model(cfg, build["model_dir"], held_out(cfg, "harder")) if harder else None
+harder_result = evaluate_model(cfg, build["model_dir"], held_out(cfg, "harder"), progress=True) if harder else None
 report = base_model_report(build, result.summary, curve, behaviour=behaviour,
                            harder_summary=harder_result.summary if harder_result else None)
 atomic_write_json(out_dir / "metrics.json", report)

@@ -67,7 +67,7 @@ from r1lib.tasks.base import Example
 from r1lib.tracking import atomic_write_json, read_metrics
 from r1lib.training.rl import train_rl
 
-cfg = load_config(config_path, overrides)
+cfg = load_config(config_path, overrides, notebook="01_r1_zero_grpo")
 rl = cfg.rl
 init_model = init_model or cfg.base_model
 run_dir = cfg.runs_path / "r1_zero"        # checkpoints, metrics.jsonl, eval samples (gitignored)

@@ -39,7 +39,7 @@ from r1lib.ablation import curves, grpo_vs_ppo_finding, results_dicts, run_arms,
 from r1lib.config import load_config
 from r1lib.tracking import atomic_write_json
 
-cfg = load_config(config_path, overrides)
+cfg = load_config(config_path, overrides, notebook="02_ablation_grpo_vs_ppo")
 init_model = init_model or cfg.base_model
 out_dir = cfg.stage_path("ablation_grpo_vs_ppo")
 out_dir.mkdir(parents=True, exist_ok=True)

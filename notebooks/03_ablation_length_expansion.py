@@ -45,7 +45,7 @@ from r1lib.evaluation import held_out
 from r1lib.tracking import atomic_write_json
 from transformers import AutoTokenizer
 
-cfg = load_config(config_path, overrides)
+cfg = load_config(config_path, overrides, notebook="03_ablation_length_expansion")
 init_model = init_model or cfg.base_model
 out_dir = cfg.stage_path("ablation_length")
 out_dir.mkdir(parents=True, exist_ok=True)

@@ -44,7 +44,7 @@ from r1lib.pipeline import (CHECKPOINTS, evaluate_pipeline, lc_ablation, paper_s
                             table_markdown)
 from r1lib.tracking import atomic_write_json
 
-cfg = load_config(config_path, overrides)
+cfg = load_config(config_path, overrides, notebook="04_r1_pipeline")
 base_model = base_model or cfg.base_model
 r1_zero_policy = r1_zero_policy or str(cfg.runs_path / "r1_zero" / "policy")
 run_dir = cfg.runs_path / "r1_pipeline"

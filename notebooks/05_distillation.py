@@ -50,7 +50,8 @@ from r1lib.pipeline import replies
 from r1lib.tracking import atomic_write_json, read_metrics
 
 cfg = load_config(config_path, named_overrides(overrides, {"distill.students": students, "distill.teacher": teacher,
-                                                           "distill.seeds": seeds}))
+                                                           "distill.seeds": seeds}),
+                  notebook="05_distillation")
 run_dir = cfg.runs_path / "distillation"
 out_dir = cfg.stage_path("distillation")
 out_dir.mkdir(parents=True, exist_ok=True)

@@ -46,7 +46,7 @@ from r1lib.evaluation import evaluate_checkpoints, resolve_checkpoints, results_
 from r1lib.paths import portable_path
 
 logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
-cfg = load_config(config_path, overrides)
+cfg = load_config(config_path, overrides, notebook="06_evaluation")
 out_dir = cfg.stage_path("evaluation")   # results/evaluation/ for the default experiment
 checkpoints = resolve_checkpoints(checkpoints, cfg)
 benchmarks = cfg.eval.benchmarks
@@ -60,7 +60,7 @@ print(f"benchmarks: {benchmarks}; k={cfg.eval.k}, temperature={cfg.eval.temperat
 # Tables go to `<stages_dir>/evaluation` as Markdown, CSV and JSON (raw fractions), plus one JSON line per question in `eval_records.jsonl`.
 
 # %%
-rows = evaluate_checkpoints(checkpoints, benchmarks, cfg)
+rows = evaluate_checkpoints(checkpoints, benchmarks, cfg, progress=True)
 paths = write_results(rows, out_dir, name="eval")
 print("\n".join(f"wrote {portable_path(p, cfg.root)}" for p in paths.values()))
 

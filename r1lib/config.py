@@ -976,20 +976,40 @@ def _read_with_extends(path: Path, shown: str, seen: tuple[Path, ...] = ()) -> d
     return _merge_sections(base, data, ExperimentConfig)
 
 
-def load_config(path: str | Path, overrides: Mapping[str, Any] | Sequence[str] | None = None) -> ExperimentConfig:
+def load_config(path: str | Path, overrides: Mapping[str, Any] | Sequence[str] | None = None, *,
+                notebook: str | None = None) -> ExperimentConfig:
     """Load, override and validate an experiment YAML file.
 
+    ``notebook`` (a notebook's file name or stem): apply the experiment's own overrides for that notebook (its
+    entry in ``notebooks``) before ``overrides``, so that a notebook run on its own (Jupyter Lab, default
+    parameters) gets the settings the runner gives it; under the runner, whose ``overrides`` already hold them,
+    applying them again changes nothing.
+
     A file may start from another one with ``extends: <file>`` (see :func:`_read_with_extends`).
-    Relative paths in the config (notebooks, results_dir, runs_dir) refer to the repository root:
+    A relative ``path`` not found from the working directory is looked up from the project root above it (a
+    notebook in Jupyter runs in ``notebooks/``). Relative paths in the config (notebooks, results_dir, runs_dir) refer to the repository root:
     the nearest folder above the file holding pyproject.toml or .git (the file's folder if none).
     Notebook paths are also looked up relative to the file's folder. Each notebook entry's own
     overrides are validated too. Raises :class:`ConfigError` naming the file and the field.
     """
     path = Path(path).expanduser()
     shown = _display_path(path)
+    if not path.is_file() and not path.is_absolute():
+        # A notebook opened in Jupyter Lab runs in notebooks/: its default "experiments/default.yaml" is meant
+        # relative to the project root, as under papermill (which runs notebooks there).
+        at_root = find_project_root(Path.cwd()) / path
+        path = at_root if at_root.is_file() else path
     if not path.is_file():
         raise ConfigError(f"config file not found: {shown}")
     data = _read_with_extends(path, shown)
+    if notebook is not None:
+        stem = Path(notebook).stem
+        for entry in data.get("notebooks") or []:
+            if isinstance(entry, Mapping) and Path(str(entry.get("path", ""))).stem == stem and entry.get("overrides"):
+                try:
+                    data = apply_overrides(data, entry["overrides"])
+                except ConfigError as exc:
+                    raise ConfigError(f"{shown}: notebook {stem}'s overrides: {exc}") from None
     try:
         data = apply_overrides(data, overrides)
     except ConfigError as exc:

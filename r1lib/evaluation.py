@@ -20,6 +20,7 @@ language consistency / mixing (§1.3).
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import json
@@ -189,8 +190,10 @@ def _mean(xs: Sequence[float]) -> float:
 def evaluate(sampler: Sampler, examples: Sequence["Example"], *, k: int = 16, temperature: float = 0.6,
              top_p: float = 0.95, max_new_tokens: int = 256, stop: Sequence[str] = ("</answer>",),
              seed: int | None = 0, ks: Sequence[int] | None = None, keep_completions: int = 2,
-             target_lang: str = "en", prompt_format: "PromptFormat | None" = None) -> EvalResult:
-    """Sample ``k`` completions per example with the R1-Zero prompt and grade them.
+             target_lang: str = "en", prompt_format: "PromptFormat | None" = None,
+             progress: bool = False) -> EvalResult:
+    """Sample ``k`` completions per example with the R1-Zero prompt and grade them (``progress``: a bar of the
+    sampled completions).
 
     Each completion is graded with :func:`r1lib.rewards.accuracy_reward` (correct when the reward
     is >= 0.5; the reward is 0/1), checked with ``format_reward`` (format ok when >= 0.5) and the
@@ -223,7 +226,8 @@ def evaluate(sampler: Sampler, examples: Sequence["Example"], *, k: int = 16, te
     params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, n=k,
                             stop=tuple(stop), seed=seed)
     prompts = [(prompt_format or r1_zero_prompt)(ex.problem) for ex in examples]
-    outputs = sampler.generate(prompts, params)
+    with _progress_bar(sampler, len(prompts) * k, progress):
+        outputs = sampler.generate(prompts, params)
     if len(outputs) != len(examples) or any(len(row) != k for row in outputs):
         shape = [len(row) for row in outputs]
         raise ValueError(f"evaluate: the sampler returned {len(outputs)} rows of sizes {shape[:8]}..., "
@@ -253,6 +257,24 @@ def evaluate(sampler: Sampler, examples: Sequence["Example"], *, k: int = 16, te
     run_params = {"k": k, "temperature": temperature, "top_p": top_p, "max_new_tokens": max_new_tokens,
                   "stop": list(stop), "seed": seed, "ks": list(ks), "target_lang": target_lang}
     return EvalResult(records=records, summary=summary, params=run_params)
+
+
+@contextlib.contextmanager
+def _progress_bar(sampler: Sampler, total: int, on: bool):
+    """A tqdm bar of sampled completions while ``sampler`` generates (samplers with an ``on_batch`` hook: the KV
+    and HF back-ends; others run without one)."""
+    if not on or not hasattr(sampler, "on_batch"):
+        yield
+        return
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, desc="evaluate", unit="sample")
+    sampler.on_batch = bar.update
+    try:
+        yield
+    finally:
+        sampler.on_batch = None
+        bar.close()
 
 
 def _grade_example(ex: "Example", completions: Sequence[Completion], k: int, keep: int,
@@ -504,7 +526,7 @@ def eval_sampler(cfg: "ExperimentConfig", model_or_path: Any, tokenizer: Any = N
 
 def evaluate_model(cfg: "ExperimentConfig", model_or_path: Any, examples: Sequence["Example"], *,
                    tokenizer: Any = None, k: int | None = None, keep_completions: int | None = None,
-                   ks: Sequence[int] | None = None, prompt_format: str = "r1_zero") -> EvalResult:
+                   ks: Sequence[int] | None = None, prompt_format: str = "r1_zero", progress: bool = False) -> EvalResult:
     """:func:`evaluate` one model (an HF folder or a loaded model + ``tokenizer``) with the experiment's protocol
     (``cfg.eval``: k samples at T 0.6 / top-p 0.95), through ``eval.sampler``. ``keep_completions``
     defaults to all k samples, so that styles and self-corrections can be analysed. ``prompt_format``:
@@ -517,7 +539,8 @@ def evaluate_model(cfg: "ExperimentConfig", model_or_path: Any, examples: Sequen
     sampler = eval_sampler(cfg, model_or_path, tokenizer, add_special_tokens=fmt.add_special_tokens)
     return evaluate(sampler, list(examples)[: e.limit], k=k, temperature=e.temperature, top_p=e.top_p,
                     max_new_tokens=e.max_new_tokens, stop=tuple(cfg.sampling.stop), seed=cfg.seed, ks=ks,
-                    keep_completions=k if keep_completions is None else keep_completions, prompt_format=fmt)
+                    keep_completions=k if keep_completions is None else keep_completions, prompt_format=fmt,
+                    progress=progress)
 
 
 def _load_tokenizer(model_or_path: Any) -> Any:
@@ -553,7 +576,8 @@ def _display_path(path: str | Path, root: Path) -> str:
 
 
 def evaluate_checkpoints(checkpoints: Sequence[str], benchmarks: Sequence[str], cfg: "ExperimentConfig",
-                         *, batch_size: int | None = None, num_threads: int | None = None) -> list[dict[str, Any]]:
+                         *, batch_size: int | None = None, num_threads: int | None = None,
+                         progress: bool = False) -> list[dict[str, Any]]:
     """Evaluate every checkpoint on every benchmark with the ``eval`` settings of ``cfg``.
 
     Returns one row per checkpoint: ``{"checkpoint": path, "<bench> <metric>": value, ...,
@@ -576,7 +600,8 @@ def evaluate_checkpoints(checkpoints: Sequence[str], benchmarks: Sequence[str], 
         for bench in benchmarks:
             log.info("evaluating %s on %s (%d questions x %d samples)", ckpt, bench, len(examples[bench]), e.k)
             result = evaluate(sampler, examples[bench], k=e.k, temperature=e.temperature, top_p=e.top_p,
-                              max_new_tokens=e.max_new_tokens, stop=tuple(cfg.sampling.stop), seed=cfg.seed)
+                              max_new_tokens=e.max_new_tokens, stop=tuple(cfg.sampling.stop), seed=cfg.seed,
+                              progress=progress)
             details[bench] = result
             row.update({f"{bench} {m}": v for m, v in result.summary.items()})
         row["details"] = details

@@ -80,7 +80,7 @@ def pretrain(model, chunks: torch.Tensor, *, steps: int, batch_size: int, lr: fl
     torch.manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, betas=(0.9, 0.95), weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lr_lambda(warmup_steps, steps))
-    start, resumed_from = 0, None
+    start, resumed_from, seconds_before, loss_val = 0, None, 0.0, float("nan")
     last = latest_checkpoint(ckpt_dir) if resume else None
     if last is not None:
         state = load_checkpoint(last)
@@ -88,8 +88,11 @@ def pretrain(model, chunks: torch.Tensor, *, steps: int, batch_size: int, lr: fl
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start = resumed_from = state["step"]
+        seconds_before = float(state.get("train_seconds", 0.0))  # older checkpoints: not recorded
+        loss_val = float(state.get("loss", float("nan")))
     model.train()
-    t0, loss_val, tokens = time.perf_counter(), float("nan"), 0
+    t0 = time.perf_counter()
+    tokens = start * batch_size * chunks.shape[1]   # the whole run's, as if it had not been interrupted
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="pretrain", disable=not progress)
     for step in bar:
         idx = batch_indices(chunks.shape[0], batch_size, step, seed)
@@ -109,17 +112,30 @@ def pretrain(model, chunks: torch.Tensor, *, steps: int, batch_size: int, lr: fl
         done = step + 1
         if log is not None:
             log({"loss": loss_val, "lr": sched.get_last_lr()[0],
-                 "tokens_per_s": tokens / max(time.perf_counter() - t0, 1e-9)}, done)
+                 "tokens_per_s": (done - start) * batch.numel() / max(time.perf_counter() - t0, 1e-9)}, done)
         bar.set_postfix(loss=f"{loss_val:.3f}")
         if done % checkpoint_every == 0 or done == steps:
             save_checkpoint(ckpt_dir, done, model=model.state_dict(), optimizer=opt.state_dict(),
-                            scheduler=sched.state_dict())
+                            scheduler=sched.state_dict(), loss=loss_val,
+                            train_seconds=seconds_before + time.perf_counter() - t0)
         if interrupt_at is not None and done == interrupt_at:
             raise KeyboardInterrupt(f"simulated interrupt after step {done}")
     bar.close()
     model.eval()
-    return PretrainResult(steps=steps, seconds=time.perf_counter() - t0, final_loss=loss_val, tokens_seen=tokens,
-                          resumed_from=resumed_from)
+    if loss_val != loss_val:   # a finished run from a checkpoint older than the loss record: its training log
+        loss_val = _last_logged_loss(Path(run_dir) / "metrics.jsonl")
+    return PretrainResult(steps=steps, seconds=seconds_before + time.perf_counter() - t0, final_loss=loss_val,
+                          tokens_seen=tokens, resumed_from=resumed_from)
+
+
+def _last_logged_loss(path: Path) -> float:
+    """The last ``loss`` in a training log (JSON lines), NaN when there is none."""
+    import json
+
+    if not path.exists():
+        return float("nan")
+    losses = [r["loss"] for r in map(json.loads, path.read_text().splitlines()) if "loss" in r]
+    return float(losses[-1]) if losses else float("nan")
 
 
 def build_base_model(cfg, *, progress: bool = True, resume: bool = True, interrupt_at: int | None = None,
@@ -141,7 +157,7 @@ def build_base_model(cfg, *, progress: bool = True, resume: bool = True, interru
 
     p = cfg.pretrain
     preset = preset or cfg.model.preset
-    run_dir = Path(cfg.runs_dir) / f"{name}_train"
+    run_dir = cfg.runs_path / f"{name}_train"
     tok_dir = run_dir / "tokenizer"
     corpus_cfg = corpus_cfg or p.corpus
     t_start = time.perf_counter()
@@ -165,7 +181,7 @@ def build_base_model(cfg, *, progress: bool = True, resume: bool = True, interru
         result = pretrain(model, chunks, steps=p.steps, batch_size=p.batch_size, lr=p.lr, warmup_steps=p.warmup_steps,
                           run_dir=run_dir, checkpoint_every=p.checkpoint_every, seed=cfg.seed, resume=resume,
                           log=tracker.log, progress=progress, interrupt_at=interrupt_at)
-    out = save_model(model, tok, Path(cfg.runs_dir) / name)
+    out = save_model(model, tok, cfg.runs_path / name)
     return {
         "model_dir": str(out),
         "params": count_parameters(model),

@@ -213,6 +213,8 @@ class HFSampler:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        # Called with the number of completions after each batch (a progress bar's update; r1lib.evaluation).
+        self.on_batch: Any = None
         self.hf_stop_strings = hf_stop_strings
         self.add_special_tokens = add_special_tokens
         self.eos_token_ids = self._eos_ids(model, tokenizer)
@@ -282,6 +284,8 @@ class HFSampler:
                     for (i, j), ids in zip(batch, new):
                         out[i][j] = postprocess_completion(ids, self.tokenizer, eos_token_ids=self.eos_token_ids,
                                                            stop=params.stop)
+                    if self.on_batch is not None:
+                        self.on_batch(len(batch))
         finally:
             if self.num_threads is not None:
                 torch.set_num_threads(old_threads)
@@ -474,6 +478,8 @@ class KVCacheSampler:
         self.model = model
         self.tokenizer = tokenizer
         self.batch_size = batch_size
+        # Called with the number of completions after each batch (a progress bar's update; r1lib.evaluation).
+        self.on_batch: Any = None
         self.num_threads = num_threads
         self.add_special_tokens = add_special_tokens
         self.rng = rng
@@ -626,6 +632,8 @@ class KVCacheSampler:
                         if params.temperature > 0:
                             c.logprobs = lps[: c.num_tokens]
                         out[i][j] = c
+                    if self.on_batch is not None:
+                        self.on_batch(len(batch))
         finally:
             if switch:
                 config._attn_implementation = old_attn

@@ -308,3 +308,33 @@ def test_extends_errors_name_the_file(tmp_path: Path, extends: object, message: 
     (tmp_path / "self.yaml").write_text(yaml.safe_dump({"extends": extends, "name": "x"}))
     with pytest.raises(ConfigError, match=message):
         load_config(tmp_path / "self.yaml")
+
+
+def test_a_relative_config_path_is_found_from_a_subfolder(monkeypatch):
+    """A notebook opened in Jupyter Lab runs in notebooks/: its default "experiments/default.yaml" is looked up
+    from the project root, and every path of the config still refers to the root."""
+    root = Path(__file__).resolve().parents[1]
+    monkeypatch.chdir(root / "notebooks")
+    cfg = load_config("experiments/default.yaml")
+    assert cfg.root == root and cfg.runs_path == root / "runs" / "default"
+    assert cfg.base_model == str(root / "runs" / "default" / "base_model")
+    with pytest.raises(ConfigError, match="config file not found: experiments/nope.yaml"):
+        load_config("experiments/nope.yaml")
+
+
+def test_a_notebook_on_its_own_gets_its_entrys_overrides():
+    """Notebook 02 run on its own (Jupyter Lab, default parameters) gets the settings default.yaml gives it in the
+    main job; under the runner (whose overrides hold the entry's, then --set) the result is the same."""
+    root = Path(__file__).resolve().parents[1]
+    path = root / "experiments" / "default.yaml"
+    alone = load_config(path, {}, notebook="02_ablation_grpo_vs_ppo")
+    assert (alone.rl.steps, alone.rl.batch_size, alone.rl.lr) == (30, 32, 1e-4)
+    plain = load_config(path)
+    assert (plain.rl.steps, plain.rl.batch_size) == (60, 64)            # the experiment's own rl section
+    from r1lib.runner import notebook_parameters
+
+    entry = next(e for e in plain.notebooks if "02_" in e.path)
+    params = notebook_parameters(plain, entry, {"rl.steps": 12})
+    runner = load_config(params["config_path"], params["overrides"], notebook="02_ablation_grpo_vs_ppo")
+    assert (runner.rl.steps, runner.rl.batch_size) == (12, 32)        # --set wins over the entry
+    assert load_config(path, {}, notebook="01_r1_zero_grpo.ipynb").rl.steps == 60   # no entry overrides

@@ -18,6 +18,7 @@ from r1lib.evaluation import (
     evaluate,
     evaluate_checkpoints,
     headline_columns,
+    held_out,
     majority_vote,
     pass_at_k,
     pass_at_k_curve,
@@ -303,3 +304,19 @@ def test_evaluate_checkpoints_on_nano_model(tmp_path, tiny_model_dir):
     assert headline_columns(rows)[:2] == ["synthetic pass@1", "synthetic cons@2"]
     with pytest.raises(ValueError, match="no checkpoints"):
         evaluate_checkpoints([], ["synthetic"], cfg)
+
+
+def test_progress_bar_counts_every_sample_and_changes_nothing(tmp_path, tiny_model_dir, capsys):
+    """``progress=True``: a bar of the sampled completions (k per example), the same result as without it, and
+    the sampler's hook is removed afterwards."""
+    from r1lib.sampling import make_sampler
+
+    cfg = _tiny_config(tmp_path, limit=2)
+    sampler = make_sampler(str(tiny_model_dir), backend="kv", device="cpu", batch_size=2)
+    examples = held_out(cfg)
+    kw = dict(k=2, max_new_tokens=6, seed=0)
+    quiet = evaluate(sampler, examples, **kw)
+    loud = evaluate(sampler, examples, progress=True, **kw)
+    assert loud.summary == quiet.summary and sampler.on_batch is None
+    err = capsys.readouterr().err
+    assert "evaluate: 100%" in err and f"{2 * len(examples)}/{2 * len(examples)}" in err

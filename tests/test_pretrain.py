@@ -52,6 +52,18 @@ def test_resume_after_interrupt_gives_identical_weights(tmp_path):
         assert torch.equal(a, b), name
 
 
+def test_a_finished_run_called_again_reports_the_whole_run(tmp_path):
+    """Rerunning a notebook reuses the finished pretraining: nothing is trained, and the result still says what
+    the run did (its last loss, tokens and training seconds), so the report stays writable (no NaN)."""
+    tok, chunks = _setup()
+    kw = dict(steps=8, batch_size=8, lr=5e-3, warmup_steps=2, checkpoint_every=4, progress=False, seed=3)
+    first = pretrain(build_model("nano", tok, seed=0), chunks, run_dir=tmp_path, **kw)
+    again = pretrain(build_model("nano", tok, seed=0), chunks, run_dir=tmp_path, **kw)
+    assert again.resumed_from == 8 and again.final_loss == first.final_loss
+    assert again.tokens_seen == first.tokens_seen == 8 * 8 * 32
+    assert again.seconds == pytest.approx(first.seconds, abs=0.5)
+
+
 def _report(acc: dict, n: dict) -> dict:
     return {"style_accuracy": acc, "style_n": n}
 

@@ -85,3 +85,24 @@ def test_runner_reports_cells_and_streamed_progress(tmp_path, capfd):
     assert "[1/1] nb · cell 3/4 · " in err and "step " in err       # papermill adds the injected-parameters cell
     out = nbformat.read(tmp_path / "out" / "nb.ipynb", as_version=4)
     assert out.cells[-1].outputs[0]["data"]["text/plain"] == "3"
+
+
+@pytest.mark.slow
+def test_rl_progress_bar_in_notebooks_and_lines_for_the_cli(tmp_path, tiny_model_dir, capsys):
+    """``train_rl``'s default (the notebooks'): one bar with reward, accuracy and length, the held-out checks
+    written above it; ``progress=True`` (the CLI): a line per step."""
+    from conftest import write_tiny_config
+
+    from r1lib.config import load_config
+    from r1lib.training.rl import train_rl
+
+    cfg = load_config(write_tiny_config(
+        tmp_path, "bar", "rl: {steps: 2, batch_size: 4, num_generations: 2, mini_batches: 2, max_new_tokens: 8, "
+        "eval_every: 2, eval_k: 2, eval_limit: 2, checkpoint_every: 2}", "eval: {max_new_tokens: 8}"))
+    train_rl(cfg, init_model=tiny_model_dir, out_dir=tmp_path / "bar")
+    err = capsys.readouterr()
+    assert "grpo steps: 100%" in err.err and "2/2" in err.err and "acc=" in err.err
+    assert "eval @ 2: pass@1" in err.out + err.err and "step    1/2" not in err.out
+    train_rl(cfg, init_model=tiny_model_dir, out_dir=tmp_path / "lines", progress=True)
+    out = capsys.readouterr().out
+    assert "step    1/2  reward" in out and "eval @ 2: pass@1" in out

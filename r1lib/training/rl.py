@@ -134,7 +134,7 @@ class RLTrainer:
 
     def __init__(self, cfg: Any, *, init_model: str | os.PathLike, out_dir: str | os.PathLike,
                  train_examples: Sequence[Example] | None = None, eval_examples: Sequence[Example] | None = None,
-                 accelerator: Any = None, progress: bool = False,
+                 accelerator: Any = None, progress: bool | str = False,
                  initial_eval: dict[str, float] | None = None) -> None:
         from accelerate import Accelerator
 
@@ -518,6 +518,11 @@ class RLTrainer:
                    if self.acc.is_main_process else None)
         history: list[dict[str, Any]] = []
         final_eval: dict[str, float] = {}
+        # progress="bar": one tqdm bar (a notebook); True: a line per step (the CLI's logs, several processes)
+        from tqdm.auto import tqdm
+
+        self._bar = tqdm(total=rl.steps, initial=self.step, desc=f"{rl.algorithm} steps", unit="step",
+                         disable=not (self.progress == "bar" and self.acc.is_main_process))
         try:
             if self.step == 0:
                 final_eval = self._eval_and_log(tracker, 0)
@@ -534,7 +539,12 @@ class RLTrainer:
                 metrics["train_seconds"] = self.train_seconds
                 self._log(tracker, metrics, self.step)
                 history.append({"step": self.step, **metrics})
-                if self.progress and self.acc.is_main_process:
+                if self.progress == "bar":
+                    self._bar.set_postfix(reward=f"{metrics['reward/mean']:.3f}",
+                                          acc=f"{metrics.get('accuracy', float('nan')):.3f}",
+                                          len=f"{metrics['length/mean']:.0f}", refresh=False)
+                    self._bar.update(1)
+                elif self.progress and self.acc.is_main_process:
                     print(f"step {self.step:4d}/{rl.steps}  reward {metrics['reward/mean']:.3f}  acc "
                           f"{metrics.get('accuracy', float('nan')):.3f}  len {metrics['length/mean']:.1f}  "
                           f"kl {metrics.get('kl', 0):.4f}  {metrics['step_time']:.2f}s", flush=True)
@@ -548,6 +558,7 @@ class RLTrainer:
                 if self.step % rl.checkpoint_every == 0 or self.step == rl.steps:
                     self.save_checkpoint()
         finally:
+            self._bar.close()
             if tracker is not None:
                 tracker.finish()
         policy_path = self.out_dir / "policy"
@@ -568,8 +579,13 @@ class RLTrainer:
             ev["eval/seconds"] = time.perf_counter() - t0
             self._log(tracker, ev, step)
             if self.progress:
-                print(f"eval @ {step}: pass@1 {ev['eval/pass@1']:.3f}  format {ev['eval/format_rate']:.3f}  "
-                      f"len {ev['eval/mean_length']:.1f}  ({ev['eval/seconds']:.1f}s)", flush=True)
+                line = (f"eval @ {step}: pass@1 {ev['eval/pass@1']:.3f}  format {ev['eval/format_rate']:.3f}  "
+                        f"len {ev['eval/mean_length']:.1f}  ({ev['eval/seconds']:.1f}s)")
+                bar = getattr(self, "_bar", None)
+                if bar is not None and not bar.disable:
+                    bar.write(line)      # above the bar, which stays at the bottom
+                else:
+                    print(line, flush=True)
         self.acc.wait_for_everyone()
         return ev
 
@@ -591,6 +607,7 @@ def _truncate_log(path: Path, step: int) -> None:
 
 
 def train_rl(cfg: Any, *, init_model: str | os.PathLike, out_dir: str | os.PathLike, resume: bool = True,
-             progress: bool = True, **kw: Any) -> RLResult:
-    """Build an :class:`RLTrainer` and run it (the notebooks' and the CLI's entry point)."""
+             progress: bool | str = "bar", **kw: Any) -> RLResult:
+    """Build an :class:`RLTrainer` and run it (the notebooks' entry point). ``progress``: ``"bar"`` (a progress bar
+    with reward, accuracy and length; the held-out checks as lines), True (a line per step), False (silent)."""
     return RLTrainer(cfg, init_model=init_model, out_dir=out_dir, progress=progress, **kw).train(resume=resume)
