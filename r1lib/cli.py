@@ -165,7 +165,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from r1lib.config import MODEL_PRESETS
-    from r1lib.distillation import _label, teacher_data, teacher_path
+    from r1lib.distillation import student_label, teacher_data, teacher_path
 
     cfg = load_config(args.config, parse_overrides(args.overrides))
     d = cfg.distill
@@ -183,7 +183,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
         local = cfg.root / args.student
         base = str(local) if local.exists() else args.student
     seed = d.seeds[0] if args.seed is None else args.seed
-    out = Path(args.out) if args.out else (cfg.runs_path / "distillation" / "students" / _label(args.student)
+    out = Path(args.out) if args.out else (cfg.runs_path / "distillation" / "students" / student_label(args.student)
                                            / f"sft_seed{seed}")
     data_dir = cfg.runs_path / "distillation" / "data"
     rank = int(os.environ.get("RANK", "0"))

@@ -29,8 +29,8 @@ from typing import Any, Sequence
 
 from r1lib.tracking import atomic_write_json
 
-__all__ = ["Student", "DistillationResult", "teacher_path", "student_bases", "verified_traces", "load_traces",
-           "teacher_data", "distill_student", "rl_compute", "run_distillation", "distillation_metrics",
+__all__ = ["Student", "DistillationResult", "student_label", "teacher_path", "student_bases", "verified_traces",
+           "load_traces", "teacher_data", "distill_student", "rl_compute", "run_distillation", "distillation_metrics",
            "table5_markdown", "table6_markdown", "row_format", "verdict"]
 
 #: Why an external trace is dropped (:func:`verified_traces`).
@@ -63,7 +63,7 @@ class DistillationResult:
     models: dict[str, str] = field(default_factory=dict)                # label -> model folder
 
 
-def _label(name: str) -> str:
+def student_label(name: str) -> str:
     """A folder-safe label for a student (``Qwen/Qwen2.5-Math-1.5B`` -> ``Qwen2.5-Math-1.5B``)."""
     return Path(name.rstrip("/")).name
 
@@ -77,9 +77,11 @@ def teacher_path(cfg: Any) -> str:
 
 
 def _params_of(path: str) -> int:
+    """Parameters of the model at ``path`` (tied embeddings once), counted on the meta device: no weights loaded."""
+    import torch
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    with __import__("torch").device("meta"):
+    with torch.device("meta"):
         model = AutoModelForCausalLM.from_config(AutoConfig.from_pretrained(path))
     return sum(p.numel() for p in model.parameters())
 
@@ -336,7 +338,7 @@ def run_distillation(cfg: Any, out_dir: str | Path, *, students: list[Student] |
         res.teacher["params"] = _params_of(teacher)
     first = students[0]
     for i, st in enumerate(students):
-        lab = _label(st.name)
+        lab = student_label(st.name)
         res.rows[f"{lab}/base"] = reasoning_row(cfg, st.path, "r1_zero", k=k)
         res.models[f"{lab}/base"] = st.path
         for seed in (d.seeds if i == 0 else d.seeds[:1]):
@@ -350,7 +352,7 @@ def run_distillation(cfg: Any, out_dir: str | Path, *, students: list[Student] |
             res.models[name] = str(sft.model_dir)
             say(f"{name}: pass@1 {res.rows[name]['pass_at_1']:.3f} ({sft.steps} SFT steps, {sft.seconds:.0f} s; "
                 f"{time.perf_counter() - t0:.0f} s with the evaluation)")
-    lab = _label(first.name)
+    lab = student_label(first.name)
     for seed, run in _rl_runs(cfg, first, out / "students" / lab / "rl", progress).items():
         name = f"{lab}/rl_seed{seed}"
         res.rl[name] = {k_: v for k_, v in run.items() if k_ != "policy"} | {"seed": seed}
@@ -406,13 +408,13 @@ def distillation_metrics(cfg: Any, res: DistillationResult) -> dict[str, Any]:
     from r1lib.paths import portable_path
 
     d = cfg.distill
-    first = _label(res.students[0].name)
+    first = student_label(res.students[0].name)
     data = {k: (portable_path(v, cfg.root) if k in ("teacher", "data_from") else v) for k, v in res.data.items()}
     teacher = {**res.teacher, "path": portable_path(res.teacher["path"], cfg.root), **res.rows.get("teacher", {}),
                "data": data}
     students = {}
     for st in res.students:
-        lab = _label(st.name)
+        lab = student_label(st.name)
         dist, base = res.rows[f"{lab}/distilled"], res.rows[f"{lab}/base"]
         students[lab] = {"params": st.params, "source": st.source, "path": portable_path(st.path, cfg.root),
                          "pretrain_seconds": st.pretrain_seconds,

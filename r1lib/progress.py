@@ -3,9 +3,10 @@ progress line the cell printed (the tqdm bars of pretraining, RL and evaluation)
 ``make reproduce`` never stares at a silent terminal for minutes.
 
 Papermill streams every output of the kernel to ``stdout_file`` / ``stderr_file`` as it arrives; a papermill
-engine (papermill's default one with a hook, registered as ``"r1lib-progress"`` by :func:`register_engine`) reports each cell's start. A
-:class:`NotebookProgress` takes both and, from a background thread, prints one status line: rewritten in place
-every second on a terminal, a new line every ``interval`` seconds otherwise (CI logs, ``nohup``)::
+engine (papermill's default one with a hook, registered as ``"r1lib-progress"`` by :func:`register_engine`)
+reports each cell's start. A :class:`NotebookProgress` takes both and, from a background thread, prints one
+status line: rewritten in place every second on a terminal, a new line every ``interval`` seconds otherwise (CI
+logs, ``nohup``)::
 
     [1/7] 00_base_model · cell 6/14 · 2 min 31 s · pretrain:  45%|████▌     | 630/1400 [02:10<02:40, loss=0.31]
 
