@@ -227,6 +227,11 @@ class PretrainConfig(_Strict):
     vocab_size: Annotated[int, Field(ge=260)] = Field(
         default=1024, description="BPE vocabulary size; >= 260 (256 bytes + special tokens).")
     checkpoint_every: PositiveInt = Field(default=100, description="Save a checkpoint every N steps.")
+    compile: bool = Field(
+        default=False, description="Train through torch.compile (inductor: fused element-wise kernels; needs a C++ "
+        "compiler): faster steps after a compilation of seconds to tens of seconds (results/benchmarks/"
+        "peak_share.json, `pretraining.compiled`); off by default, since it changes the float rounding and with it "
+        "the committed base model.")
     corpus: "CorpusConfig" = Field(default_factory=lambda: CorpusConfig(),
                                    description="Proportions of the synthetic corpus (r1lib.corpus).")
 

@@ -69,8 +69,11 @@ def lr_lambda(warmup: int, total: int, floor: float = 0.1) -> Callable[[int], fl
 def pretrain(model, chunks: torch.Tensor, *, steps: int, batch_size: int, lr: float, warmup_steps: int,
              run_dir: str | Path, checkpoint_every: int, seed: int = 0, resume: bool = True,
              log: Callable[[dict, int], None] | None = None, progress: bool = True,
-             interrupt_at: int | None = None, weight_decay: float = 0.1) -> PretrainResult:
+             interrupt_at: int | None = None, weight_decay: float = 0.1, compile: bool = False) -> PretrainResult:
     """Train ``model`` on ``chunks`` for ``steps`` optimizer steps, checkpointing into ``run_dir/checkpoints``.
+
+    ``compile``: run the forward and backward through ``torch.compile`` (the parameters stay ``model``'s, so
+    checkpoints and the saved model are the same either way; the float rounding differs slightly).
 
     ``interrupt_at`` raises ``KeyboardInterrupt`` after that step (tests use it to simulate a kill).
     """
@@ -93,11 +96,12 @@ def pretrain(model, chunks: torch.Tensor, *, steps: int, batch_size: int, lr: fl
     model.train()
     t0 = time.perf_counter()
     tokens = start * batch_size * chunks.shape[1]   # the whole run's, as if it had not been interrupted
+    forward = torch.compile(model) if compile else model
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="pretrain", disable=not progress)
     for step in bar:
         idx = batch_indices(chunks.shape[0], batch_size, step, seed)
         batch = chunks[idx]
-        out = model(input_ids=batch, labels=batch)
+        out = forward(input_ids=batch, labels=batch)
         loss = out.loss
         if not torch.isfinite(loss):
             raise FloatingPointError(f"pretraining loss is {loss.item()} at step {step}; the last good checkpoint "
@@ -180,7 +184,7 @@ def build_base_model(cfg, *, progress: bool = True, resume: bool = True, interru
                  name=f"{cfg.name}-pretrain" + ("" if name == "base_model" else f"-{name.replace('/', '-')}")) as tracker:
         result = pretrain(model, chunks, steps=p.steps, batch_size=p.batch_size, lr=p.lr, warmup_steps=p.warmup_steps,
                           run_dir=run_dir, checkpoint_every=p.checkpoint_every, seed=cfg.seed, resume=resume,
-                          log=tracker.log, progress=progress, interrupt_at=interrupt_at)
+                          log=tracker.log, progress=progress, interrupt_at=interrupt_at, compile=p.compile)
     out = save_model(model, tok, cfg.runs_path / name)
     return {
         "model_dir": str(out),

@@ -64,6 +64,22 @@ def test_a_finished_run_called_again_reports_the_whole_run(tmp_path):
     assert again.seconds == pytest.approx(first.seconds, abs=0.5)
 
 
+@pytest.mark.slow
+@pytest.mark.skipif(__import__("shutil").which("c++") is None, reason="torch.compile's CPU backend needs a C++ compiler")
+def test_compiled_pretraining_trains_the_same_parameters(tmp_path):
+    """``compile=True`` (``pretrain.compile``): the same run through torch.compile, the same parameters trained
+    (checkpoints hold ``model``'s state), losses equal up to float rounding."""
+    tok, chunks = _setup()
+    kw = dict(steps=6, batch_size=8, lr=5e-3, warmup_steps=2, checkpoint_every=3, progress=False, seed=3)
+    eager, compiled = build_model("nano", tok, seed=0), build_model("nano", tok, seed=0)
+    a = pretrain(eager, chunks, run_dir=tmp_path / "eager", **kw)
+    b = pretrain(compiled, chunks, run_dir=tmp_path / "compiled", compile=True, **kw)
+    assert b.final_loss == pytest.approx(a.final_loss, rel=1e-3)
+    for (name, x), (_, y) in zip(eager.state_dict().items(), compiled.state_dict().items()):
+        assert torch.allclose(x, y, atol=1e-4), name
+    assert (tmp_path / "compiled" / "checkpoints").exists()
+
+
 def _report(acc: dict, n: dict) -> dict:
     return {"style_accuracy": acc, "style_n": n}
 
