@@ -164,24 +164,18 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     import time
     from pathlib import Path
 
-    from r1lib.config import MODEL_PRESETS
-    from r1lib.distillation import student_label, teacher_data, teacher_path
+    from r1lib.distillation import student_base_path, student_label, teacher_data, teacher_path
 
     cfg = load_config(args.config, parse_overrides(args.overrides))
     d = cfg.distill
     if args.student not in d.students:
         print(f"error: --student {args.student!r} is not in distill.students {d.students}", file=sys.stderr)
         return EXIT_USAGE
-    if args.student in MODEL_PRESETS:
-        base = (cfg.base_model if args.student == cfg.model.preset and not cfg.model.path
-                else str(cfg.runs_path / "students" / args.student / "base_model"))
-        if not (Path(base) / "config.json").exists():
-            print(f"error: --student {args.student}: its base model is missing at {base}; pretrain it first "
-                  f"(notebook 00 with the same config)", file=sys.stderr)
-            return EXIT_USAGE
-    else:
-        local = cfg.root / args.student
-        base = str(local) if local.exists() else args.student
+    base, source = student_base_path(cfg, args.student)
+    if source != "checkpoint" and not (Path(base) / "config.json").exists():
+        print(f"error: --student {args.student}: its base model is missing at {base}; pretrain it first "
+              f"(notebook 00 with the same config)", file=sys.stderr)
+        return EXIT_USAGE
     seed = d.seeds[0] if args.seed is None else args.seed
     out = Path(args.out) if args.out else (cfg.runs_path / "distillation" / "students" / student_label(args.student)
                                            / f"sft_seed{seed}")

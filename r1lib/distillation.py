@@ -29,7 +29,8 @@ from typing import Any, Sequence
 
 from r1lib.tracking import atomic_write_json
 
-__all__ = ["Student", "DistillationResult", "student_label", "teacher_path", "student_bases", "verified_traces",
+__all__ = ["Student", "DistillationResult", "student_label", "teacher_path", "student_bases",
+           "student_base_path", "verified_traces",
            "load_traces", "teacher_data", "distill_student", "rl_compute", "run_distillation", "distillation_metrics",
            "table5_markdown", "table6_markdown", "row_format", "verdict"]
 
@@ -91,32 +92,37 @@ def student_bases(cfg: Any, *, progress: bool = False) -> list[Student]:
     ``pretrain`` settings on the teacher base's corpus and with its tokenizer into
     ``<runs_dir>/students/<preset>/base_model`` (resumed or reused when there); the experiment's own
     ``model.preset`` is the teacher's base itself; anything else is a Hugging Face folder or hub id."""
-    from r1lib.config import MODEL_PRESETS
     from r1lib.pretrain import build_base_model
 
     out = []
     for name in cfg.distill.students:
-        if name not in MODEL_PRESETS:
-            local = cfg.root / name
-            path = str(local) if local.exists() else name
-            out.append(Student(name, path, _params_of(path), "checkpoint"))
-        elif name == cfg.model.preset and not cfg.model.path:
-            path = cfg.base_model
-            if not (Path(path) / "config.json").exists():
-                raise FileNotFoundError(f"distill.students: {name!r} is the teacher's base model, which is missing at "
-                                        f"{path}; run notebook 00 first")
-            out.append(Student(name, path, _params_of(path), "teacher_base"))
-        else:
-            rel = f"students/{name}/base_model"
-            folder = cfg.runs_path / rel
-            if (folder / "config.json").exists():
-                out.append(Student(name, str(folder), _params_of(str(folder)), "pretrained"))
-                continue
-            tok = cfg.base_model if (Path(cfg.base_model) / "tokenizer.json").exists() else None
-            t0 = time.perf_counter()
-            build = build_base_model(cfg, preset=name, name=rel, tokenizer_from=tok, progress=progress)
-            out.append(Student(name, build["model_dir"], build["params"], "pretrained", time.perf_counter() - t0))
+        path, source = student_base_path(cfg, name)
+        if source == "teacher_base" and not (Path(path) / "config.json").exists():
+            raise FileNotFoundError(f"distill.students: {name!r} is the teacher's base model, which is missing at "
+                                    f"{path}; run notebook 00 first")
+        if source != "pretrained" or (Path(path) / "config.json").exists():
+            out.append(Student(name, path, _params_of(path), source))
+            continue
+        tok = cfg.base_model if (Path(cfg.base_model) / "tokenizer.json").exists() else None
+        t0 = time.perf_counter()
+        build = build_base_model(cfg, preset=name, name=f"students/{name}/base_model", tokenizer_from=tok,
+                                 progress=progress)
+        out.append(Student(name, build["model_dir"], build["params"], "pretrained", time.perf_counter() - t0))
     return out
+
+
+def student_base_path(cfg: Any, name: str) -> tuple[str, str]:
+    """Where the base model of student ``name`` lives, and its source: a preset other than the experiment's own is
+    pretrained into ``<runs_dir>/students/<preset>/base_model`` (``pretrained``); the experiment's own preset is
+    the teacher's base (``teacher_base``); anything else is a Hugging Face folder or hub id (``checkpoint``)."""
+    from r1lib.config import MODEL_PRESETS
+
+    if name not in MODEL_PRESETS:
+        local = cfg.root / name
+        return (str(local) if local.exists() else name), "checkpoint"
+    if name == cfg.model.preset and not cfg.model.path:
+        return cfg.base_model, "teacher_base"
+    return str(cfg.runs_path / "students" / name / "base_model"), "pretrained"
 
 
 # --------------------------------------------------------------------------------------------
@@ -319,7 +325,7 @@ def run_distillation(cfg: Any, out_dir: str | Path, *, students: list[Student] |
     split, ``distill.eval_k`` samples, T/top-p of ``eval``). Rows: ``teacher``, ``<student>/base``,
     ``<student>/distilled`` (seed ``distill.seeds[0]``), and for the first student ``.../distilled_seed<s>``,
     ``.../rl_seed<s>`` for every seed and, when ``distill.rl_after_distill_steps``, ``.../distilled+rl``."""
-    from r1lib.pipeline import _with, reasoning_row
+    from r1lib.pipeline import chat_rl_config, reasoning_row
     from r1lib.training.rl import train_rl
 
     d, out = cfg.distill, Path(out_dir)
@@ -333,13 +339,13 @@ def run_distillation(cfg: Any, out_dir: str | Path, *, students: list[Student] |
     res = DistillationResult(teacher={"path": teacher}, data=data_summary, students=students)
     k = d.eval_k
     if not d.data_from:
-        res.rows["teacher"] = reasoning_row(cfg, teacher, "chat", k=k)
+        res.rows["teacher"] = reasoning_row(cfg, teacher, row_format("teacher"), k=k)
         res.models["teacher"] = teacher
         res.teacher["params"] = _params_of(teacher)
     first = students[0]
     for i, st in enumerate(students):
         lab = student_label(st.name)
-        res.rows[f"{lab}/base"] = reasoning_row(cfg, st.path, "r1_zero", k=k)
+        res.rows[f"{lab}/base"] = reasoning_row(cfg, st.path, row_format(f"{lab}/base"), k=k)
         res.models[f"{lab}/base"] = st.path
         for seed in (d.seeds if i == 0 else d.seeds[:1]):
             t0 = time.perf_counter()
@@ -348,7 +354,7 @@ def run_distillation(cfg: Any, out_dir: str | Path, *, students: list[Student] |
             name = f"{lab}/distilled" if seed == d.seeds[0] else f"{lab}/distilled_seed{seed}"
             res.sft[name] = {"seconds": sft.seconds, "train_tokens": sft.train_tokens, "steps": sft.steps,
                              "seed": seed, "skipped": sft.skipped}
-            res.rows[name] = reasoning_row(cfg, sft.model_dir, "chat", k=k)
+            res.rows[name] = reasoning_row(cfg, sft.model_dir, row_format(name), k=k)
             res.models[name] = str(sft.model_dir)
             say(f"{name}: pass@1 {res.rows[name]['pass_at_1']:.3f} ({sft.steps} SFT steps, {sft.seconds:.0f} s; "
                 f"{time.perf_counter() - t0:.0f} s with the evaluation)")
@@ -356,21 +362,18 @@ def run_distillation(cfg: Any, out_dir: str | Path, *, students: list[Student] |
     for seed, run in _rl_runs(cfg, first, out / "students" / lab / "rl", progress).items():
         name = f"{lab}/rl_seed{seed}"
         res.rl[name] = {k_: v for k_, v in run.items() if k_ != "policy"} | {"seed": seed}
-        res.rows[name] = reasoning_row(cfg, run["policy"], "r1_zero", k=k)
+        res.rows[name] = reasoning_row(cfg, run["policy"], row_format(name), k=k)
         res.models[name] = run["policy"]
         say(f"{name}: pass@1 {res.rows[name]['pass_at_1']:.3f} ({run['steps']} GRPO steps, {run['seconds']:.0f} s)")
     if d.rl_after_distill_steps:
-        steps = d.rl_after_distill_steps
-        part = _with(cfg, {"rl.steps": steps, "rl.prompt_format": "chat", "rl.max_new_tokens_schedule": [],
-                           "rl.rewards": {"accuracy": 1.0, "readable_format": 1.0}, "rl.eval_every": steps,
-                           "rl.checkpoint_every": steps, "rl.eval_limit": cfg.pipeline.rl_eval_problems,
-                           "rl.eval_k": cfg.pipeline.rl_eval_k})
+        part = chat_rl_config(cfg, d.rl_after_distill_steps, {"accuracy": 1.0, "readable_format": 1.0},
+                              cfg.rl.temperature)   # as the pipeline's stage 2, from the distilled student
         run_dir = out / "students" / lab / "distilled_rl"
         if not (run_dir / "policy" / "config.json").exists():
             train_rl(part, init_model=res.models[f"{lab}/distilled"], out_dir=run_dir, progress=progress)
         name = f"{lab}/distilled+rl"
         res.rl[name] = rl_compute(run_dir, cfg.rl.batch_size)
-        res.rows[name] = reasoning_row(cfg, run_dir / "policy", "chat", k=k)
+        res.rows[name] = reasoning_row(cfg, run_dir / "policy", row_format(name), k=k)
         res.models[name] = str(run_dir / "policy")
     return res
 
@@ -386,18 +389,18 @@ def _mean_std(xs: Sequence[float]) -> tuple[float, float]:
 
 
 def verdict(distill_mean: float, distill_std: float, rl_mean: float, rl_std: float) -> str:
-    """Which side of v1 Table 6 wins, and whether the gap is beyond the sum of the two seed spreads (the
-    criterion of notebook 02's ablation).
+    """Which side of v1 Table 6 wins, and whether the gap is beyond the sum of the two seed spreads
+    (:func:`r1lib.ablation.separated`, notebook 02's criterion; with one seed nothing separates).
 
     >>> verdict(.74, .01, .001, .001), verdict(.5, .1, .45, .1), verdict(.3, .01, .6, .05)
     ('distillation wins, beyond the seed spread', 'distillation ahead, within the seed spread', 'RL wins, beyond the seed spread')
     """
-    gap, spread = distill_mean - rl_mean, distill_std + rl_std
-    if gap > spread:
-        return "distillation wins, beyond the seed spread"
-    if gap > 0:
-        return "distillation ahead, within the seed spread"
-    return "RL ahead, within the seed spread" if -gap <= spread else "RL wins, beyond the seed spread"
+    from r1lib.ablation import separated
+
+    beyond = separated({"mean": distill_mean, "std": distill_std}, {"mean": rl_mean, "std": rl_std})
+    if distill_mean > rl_mean:
+        return "distillation wins, beyond the seed spread" if beyond else "distillation ahead, within the seed spread"
+    return "RL wins, beyond the seed spread" if beyond else "RL ahead, within the seed spread"
 
 
 def distillation_metrics(cfg: Any, res: DistillationResult) -> dict[str, Any]:

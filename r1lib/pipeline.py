@@ -114,7 +114,7 @@ def cold_start(cfg: Any, base_model: Path, r1_zero_policy: Path, out: Path) -> t
     return sft.model_dir, summary
 
 
-def _rl_stage(cfg: Any, steps: int, rewards: dict[str, Any], temperature: float) -> Any:
+def chat_rl_config(cfg: Any, steps: int, rewards: dict[str, Any], temperature: float) -> Any:
     """The experiment's RL settings for one pipeline stage: the chat format, its steps and rewards, and a small
     held-out check at its start and end only (``pipeline.rl_eval_problems`` x ``pipeline.rl_eval_k``); the
     pipeline's table is the full evaluation (:func:`evaluate_pipeline`)."""
@@ -149,7 +149,7 @@ def reasoning_rl(cfg: Any, dev1: Path, out: Path, *, language_consistency: bool 
     if language_consistency:
         rewards["language_consistency"] = p.lc_weight
     if not _finished(out / "policy"):
-        train_rl(_rl_stage(cfg, p.stage2_steps, rewards, 1.0), init_model=dev1, out_dir=out, progress=False,
+        train_rl(chat_rl_config(cfg, p.stage2_steps, rewards, 1.0), init_model=dev1, out_dir=out, progress=False,
                  initial_eval=initial_eval)
     return out / "policy", {"rewards": rewards, "steps": p.stage2_steps, "seconds": time.perf_counter() - t0}
 
@@ -226,12 +226,12 @@ def all_scenario_rl(cfg: Any, dev3: Path, rm: Path, out: Path) -> tuple[Path, di
     policy = dev3
     if rule_steps > 0:
         if not _finished(out / "rules" / "policy"):
-            train_rl(_rl_stage(cfg, rule_steps, rules, p.stage4_temperature), init_model=dev3, out_dir=out / "rules",
+            train_rl(chat_rl_config(cfg, rule_steps, rules, p.stage4_temperature), init_model=dev3, out_dir=out / "rules",
                      progress=False)
         policy = out / "rules" / "policy"
     mixed_rewards = {**rules, "accuracy": {"weight": 1.0, "general": False},
                      "preference": {"weight": 1.0, "model": str(rm)}}
-    part = _rl_stage(cfg, mixed_steps, mixed_rewards, p.stage4_temperature)
+    part = chat_rl_config(cfg, mixed_steps, mixed_rewards, p.stage4_temperature)
     n_train = cfg.tasks.n_train
     n_general = round(n_train * p.stage4_general_share / (1 - p.stage4_general_share))
     train = train_problems(cfg)
