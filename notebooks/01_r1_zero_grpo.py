@@ -65,7 +65,7 @@ from r1lib.paths import portable_path
 from r1lib.rewards import accuracy_reward, format_reward
 from r1lib.tasks.base import Example
 from r1lib.tracking import atomic_write_json, read_metrics
-from r1lib.training.rl import train_rl
+from r1lib.launch import run_rl
 
 cfg = load_config(config_path, overrides, notebook="01_r1_zero_grpo")
 rl = cfg.rl
@@ -96,13 +96,15 @@ for text in ["<think> I know this one. </think> <answer> 8162 </answer>",
 # %% [markdown]
 # ## Train
 #
-# `train_rl` runs the loop, logs every step to `metrics.jsonl` (and W&B, offline by default), evaluates the
+# `run_rl` runs the loop, logs every step to `metrics.jsonl` (and W&B, offline by default), evaluates the
 # held-out split every `rl.eval_every` steps with the paper's protocol (temperature 0.6, top-p 0.95,
 # `rl.eval_k` samples per question) and checkpoints every `rl.checkpoint_every` steps. Re-running this cell
-# after an interruption resumes from the newest checkpoint.
+# after an interruption resumes from the newest checkpoint. It trains in this process, or, when the experiment
+# sets `launch.accelerate_config` (several GPUs: DDP, DeepSpeed ZeRO-2/3), in `accelerate launch` processes that
+# it starts and waits for, streaming their output here.
 
 # %%
-result = train_rl(cfg, init_model=init_model, out_dir=run_dir, resume=resume)
+result = run_rl(cfg, init_model=init_model, out_dir=run_dir, resume=resume)
 print(f"{result.steps} steps in {result.train_seconds:.0f} s")
 metrics = read_metrics(run_dir)
 shutil.copyfile(run_dir / "metrics.jsonl", out_dir / "train_log.jsonl")   # the log, committed beside the figures

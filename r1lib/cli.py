@@ -3,7 +3,13 @@
 ``train-rl`` runs the RL engine (:mod:`r1lib.training.rl`) in this process; it is what
 ``accelerate launch ... -m r1lib train-rl ...`` runs in every process (:mod:`r1lib.launch`).
 
-Exit codes: 0 success; 1 a notebook failed (``run``) or training stopped (``train-rl``: NaN loss, empty
+``run --executor slurm`` submits each notebook as a Slurm job and ``status`` reports on them (:mod:`r1lib.slurm`).
+
+``report EXPERIMENT [--out PATH] [--wandb]`` writes a self-contained HTML report of an experiment's committed
+results, and optionally a W&B Report (:mod:`r1lib.report`, docs/tracking.md).
+
+Exit codes: 0 success; 1 a notebook failed (``run``), an sbatch failed (``run --executor slurm``), a Slurm job
+failed or was cancelled (``status``) or training stopped (``train-rl``: NaN loss, empty
 batch, unreadable checkpoint); 2 invalid config or usage, e.g. a missing model folder (message on
 stderr, no traceback).
 """
@@ -53,6 +59,25 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", action="append", default=[], metavar="NAME",
                      help="run only this notebook (file name or stem); repeatable")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    run.add_argument("--merge-summary", action="store_true",
+                     help="keep the other notebooks' entries of an existing run_summary.json (each Slurm job runs "
+                          "one notebook with it)")
+    run.add_argument("--executor", choices=("local", "slurm"), default="local",
+                     help="local: run here (default); slurm: submit one sbatch job per notebook, each after the "
+                          "previous succeeded (r1lib.slurm; record in <results_dir>/slurm_jobs.json)")
+    run.add_argument("--slurm-template", default=None, metavar="FILE",
+                     help="job script template (default: experiments/slurm/notebook.sbatch; see its README)")
+    run.add_argument("--partition", default=None, help="Slurm partition of every job (over the config's slurm)")
+    run.add_argument("--gpus", type=int, default=None, metavar="N",
+                     help="GPUs per node of every job (over the config's slurm.gpus_per_node)")
+    run.add_argument("--dry-run", action="store_true",
+                     help="with --executor slurm: write the job scripts and print the sbatch commands only")
+
+    status = sub.add_parser("status", help="state of the Slurm jobs of `run --executor slurm`",
+                            description="Read <results_dir>/slurm_jobs.json and print each notebook's job id, state, "
+                                        "elapsed time and log (squeue, sacct, or scontrol without accounting). "
+                                        "Exit 1 if a job failed or was cancelled, else 0.")
+    add_common(status)
 
     validate = sub.add_parser("validate", help="load and validate a config, print the resolved config",
                               description="Load and validate a config (with overrides) and print it as YAML.")
@@ -84,6 +109,17 @@ def build_parser() -> argparse.ArgumentParser:
     distill.add_argument("--seed", type=int, default=None, help="SFT seed (default: the first of distill.seeds)")
     distill.add_argument("--out", default=None, metavar="OUT_DIR", help="output folder (default: see above)")
     distill.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    report = sub.add_parser(
+        "report", help="write a self-contained HTML report of an experiment (and optionally a W&B Report)",
+        description="Build <results_dir>/report.html from the experiment's committed result files (run summary, "
+                    "per-stage metrics, tables, figures embedded as PNG, the resolved config, the paper's numbers "
+                    "beside ours). A stage without results is marked 'not run'. --wandb also publishes a W&B Report "
+                    "(needs WANDB_API_KEY and WANDB_MODE not offline/disabled; otherwise it says why it skipped). "
+                    "See docs/tracking.md.")
+    report.add_argument("experiment", help="experiment name (experiments/<name>.yaml) or a YAML path")
+    report.add_argument("--out", default=None, metavar="PATH", help="HTML file (default: <results_dir>/report.html)")
+    report.add_argument("--wandb", action="store_true", help="also build and save a W&B Report (wandb-workspaces)")
     return parser
 
 
@@ -94,11 +130,35 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    if args.executor == "slurm":
+        from r1lib.slurm import SlurmError, submit_experiment
+
+        try:
+            submit_experiment(args.config, parse_overrides(args.overrides), only=args.only or None,
+                              template=args.slurm_template, partition=args.partition, gpus=args.gpus,
+                              kernel_name=args.kernel, dry_run=args.dry_run)
+        except SlurmError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+        return EXIT_OK
+    slurm_only = [opt for opt, value in (("--slurm-template", args.slurm_template), ("--partition", args.partition),
+                                         ("--gpus", args.gpus), ("--dry-run", args.dry_run or None)) if value is not None]
+    if slurm_only:
+        print(f"error: {', '.join(slurm_only)}: only with --executor slurm", file=sys.stderr)
+        return EXIT_USAGE
     from r1lib.runner import run_experiment  # papermill is imported only when running
 
     summary = run_experiment(args.config, parse_overrides(args.overrides), only=args.only or None,
-                             kernel_name=args.kernel)
+                             kernel_name=args.kernel, merge_summary=args.merge_summary)
     return EXIT_OK if summary.ok else EXIT_FAILED
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from r1lib.slurm import experiment_status, format_status
+
+    report = experiment_status(args.config, parse_overrides(args.overrides))
+    _say(format_status(report))
+    return EXIT_FAILED if report.failed else EXIT_OK
 
 
 def _say(line: str) -> None:
@@ -144,6 +204,8 @@ def _cmd_train_rl(args: argparse.Namespace) -> int:
         if last is not None and acc.is_main_process:
             _say(f"{tag} resuming from {last}")
         result = trainer.train(resume=args.resume)
+        # Before end_training: under ZeRO-3 the checksum gathers the shards, a collective on the process group.
+        checksum = weights_checksum(trainer.policy)
     except TrainingError as exc:
         print(f"error: {tag} training stopped: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -153,9 +215,17 @@ def _cmd_train_rl(args: argparse.Namespace) -> int:
     finally:
         acc.end_training()  # destroys the process group (local; no collective)
     # The checksum of this process's copy of the policy: equal on every process of a data-parallel run
-    # (DDP, ZeRO-1/2) iff the gradients were synchronised (tests/test_rl_distributed.py).
+    # (DDP, ZeRO-1/2) iff the gradients were synchronised; under ZeRO-3 that of the gathered shards
+    # (tests/test_rl_distributed.py).
     _say(f"{tag} finished: {result.steps} steps in {result.train_seconds:.1f} s; policy {result.policy_path}; "
-         f"weights_checksum={weights_checksum(trainer.policy)}")
+         f"weights_checksum={checksum}")
+    return EXIT_OK
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from r1lib.report import write_report
+
+    write_report(args.experiment, args.out, wandb=args.wandb, say=_say)
     return EXIT_OK
 
 
@@ -214,7 +284,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return EXIT_USAGE
     try:
-        commands = {"run": _cmd_run, "validate": _cmd_validate, "train-rl": _cmd_train_rl, "distill": _cmd_distill}
+        commands = {"run": _cmd_run, "validate": _cmd_validate, "train-rl": _cmd_train_rl, "distill": _cmd_distill,
+                    "status": _cmd_status, "report": _cmd_report}
         return commands[args.command](args)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)

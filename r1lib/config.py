@@ -43,6 +43,7 @@ from pydantic import (
     ValidationError,
     ValidationInfo,
     field_validator,
+    model_serializer,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
@@ -64,6 +65,7 @@ __all__ = [
     "PipelineConfig",
     "DistillConfig",
     "TrackingConfig",
+    "SlurmConfig",
     "ExperimentConfig",
     "load_config",
     "parse_overrides",
@@ -99,6 +101,80 @@ class _Strict(BaseModel):
 # --------------------------------------------------------------------------------------------
 
 
+_SLURM_TIME_RE = re.compile(r"^(\d+-\d+(:\d+){0,2}|\d+(:\d+){0,2}|UNLIMITED|INFINITE)$")
+_SLURM_MEM_RE = re.compile(r"^\d+[KMGT]?$")
+_SLURM_PARTITION_RE = re.compile(r"^[A-Za-z0-9_.-]+(,[A-Za-z0-9_.-]+)*$")
+# Options r1lib sets itself on every job (r1lib.slurm): the chain of dependencies and the log path.
+_SLURM_MANAGED = ("--dependency", "-d", "--kill-on-invalid-dep", "--output", "-o", "--error", "-e", "--parsable")
+
+
+class LaunchConfig(_Strict):
+    """How notebook 01 runs its RL training (``r1lib.launch.run_rl``): in the notebook's own process (the default: one
+    CPU or one GPU), or as ``accelerate launch`` processes (several GPUs: DDP or DeepSpeed ZeRO-2/3) that the notebook
+    starts and waits for, e.g. inside a Slurm job holding 8 GPUs."""
+
+    accelerate_config: str | None = Field(
+        default=None, description="An accelerate config file (experiments/accelerate/*.yaml, relative to the project "
+        "root); None: train in the notebook's process.")
+    num_processes: PositiveInt | None = Field(
+        default=None, description="Processes to launch (None: the accelerate config's num_processes).")
+
+
+class SlurmConfig(_Strict):
+    """Resources of the Slurm jobs of ``python -m r1lib run CONFIG --executor slurm`` (``r1lib.slurm``).
+
+    The top-level ``slurm`` section holds the defaults of every notebook's job; a notebook entry's own ``slurm``
+    sets the fields it names over them (None = inherit; ``extra`` and ``setup`` are appended). Null everywhere
+    means the cluster's default. Each job is one task on one node: a stage that trains on several GPUs starts
+    its processes itself with ``accelerate launch``, so the job only has to hold the GPUs."""
+
+    partition: str | None = Field(default=None, description="sbatch --partition (comma-separated list allowed).")
+    gpus_per_node: NonNegativeInt | None = Field(default=None, description="sbatch --gpus-per-node (0: none).")
+    cpus: PositiveInt | None = Field(default=None, description="sbatch --cpus-per-task.")
+    time: str | None = Field(default=None, description="sbatch --time: 'minutes', 'HH:MM:SS', 'D-HH:MM', ...")
+    mem: str | None = Field(default=None, description="sbatch --mem: memory per node, e.g. '64G' (unit K/M/G/T, "
+                            "default M).")
+    extra: list[str] = Field(default_factory=list, description="More sbatch options, one per item, written as "
+                             "'#SBATCH <item>' lines, e.g. ['--account=myproj', '--qos=high', '--exclusive'].")
+    setup: list[str] = Field(default_factory=list, description="Shell lines the job runs before r1lib, e.g. "
+                             "['module load cuda/12.4', 'source .venv/bin/activate'].")
+
+    @field_validator("partition")
+    @classmethod
+    def _check_partition(cls, value: str | None) -> str | None:
+        if value is not None and not _SLURM_PARTITION_RE.match(value):
+            raise PydanticCustomError("slurm_partition", "a partition name (or names separated by commas) "
+                                      "without spaces is expected")
+        return value
+
+    @field_validator("time")
+    @classmethod
+    def _check_time(cls, value: str | None) -> str | None:
+        if value is not None and not _SLURM_TIME_RE.match(value):
+            raise PydanticCustomError("slurm_time", "a Slurm time limit is expected: 'minutes', 'MM:SS', "
+                                      "'HH:MM:SS', 'D-HH', 'D-HH:MM', 'D-HH:MM:SS' or 'UNLIMITED'")
+        return value
+
+    @field_validator("mem")
+    @classmethod
+    def _check_mem(cls, value: str | None) -> str | None:
+        if value is not None and not _SLURM_MEM_RE.match(value):
+            raise PydanticCustomError("slurm_mem", "a memory size such as '64G' or '8000M' is expected")
+        return value
+
+    @field_validator("extra")
+    @classmethod
+    def _check_extra(cls, value: list[str]) -> list[str]:
+        for item in value:
+            if not item.startswith("-") or "\n" in item:
+                raise PydanticCustomError("slurm_extra", "each item is one sbatch option such as "
+                                          "'--account=myproj' (got '{item}')", {"item": item})
+            if item.split("=", 1)[0].split(" ", 1)[0] in _SLURM_MANAGED:
+                raise PydanticCustomError("slurm_extra", "'{item}': r1lib sets the dependency, kill-on-invalid-dep "
+                                          "and log options itself", {"item": item})
+        return value
+
+
 class NotebookEntry(_Strict):
     """One notebook the runner executes. In YAML a plain string is accepted as ``{path: ...}``."""
 
@@ -112,6 +188,18 @@ class NotebookEntry(_Strict):
         description="Dotted-key overrides given to this notebook only (CLI --set wins over them). "
         "They are validated against the schema when the config is loaded.",
     )
+    slurm: SlurmConfig | None = Field(
+        default=None, description="This notebook's Slurm job resources over the top-level `slurm` section, e.g. "
+        "{gpus_per_node: 8, time: '24:00:00'} (only with --executor slurm).")
+
+    @model_serializer(mode="wrap")
+    def _without_unset_slurm(self, handler: Any) -> Any:
+        """A notebook without Slurm settings is written as before (path and overrides): resolved configs stay
+        short, and results saved before the Slurm executor existed compare equal."""
+        data = handler(self)
+        if self.slurm is None and isinstance(data, dict):
+            data.pop("slurm", None)
+        return data
 
     @field_validator("path")
     @classmethod
@@ -145,10 +233,11 @@ class TasksConfig(_Strict):
         "the top of `difficulty` (one more digit for the digit tasks), never seen in pretraining or RL. Shows "
         "whether a learned procedure generalises. 0 = off.")
 
-    train_from: str | None = Field(
+    train_from: str | list[str] | None = Field(
         default=None, description="Real-scale training problems instead of the generators: a benchmark name "
         "(e.g. 'gsm8k'), a hub dataset id or a local .jsonl file (r1lib.tasks.load_benchmark, split 'train'; the "
-        "first `n_train` rows). Null: the generators of `mix`.")
+        "first `n_train` rows), or a list of them, whose rows are pooled (e.g. [gsm8k, math]; `n_train` rows drawn "
+        "from the pool when it has more). Null: the generators of `mix`.")
     test_from: str | None = Field(
         default=None, description="Real-scale held-out problems (split 'test', the first `n_test` rows), e.g. "
         "'math500'; null: the generators of `mix`. With it the harder split is off.")
@@ -176,6 +265,24 @@ class TasksConfig(_Strict):
                 raise PydanticCustomError("bad_weight", "weight of task '{task}' must be > 0 (got {w})",
                                           {"task": task, "w": weight})
         return mix
+
+    @field_validator("train_from")
+    @classmethod
+    def _check_train_from(cls, value: str | list[str] | None) -> str | list[str] | None:
+        """Non-empty names; a list names at least one source and none twice (a source listed twice would be
+        drawn twice as often: say so instead of silently weighting it)."""
+        names = value if isinstance(value, list) else [] if value is None else [value]
+        if isinstance(value, list) and not value:
+            raise PydanticCustomError("train_from_empty", "an empty list: name at least one source (e.g. [gsm8k, "
+                                      "math]) or use null for the generators of tasks.mix")
+        for name in names:
+            if not name.strip():
+                raise PydanticCustomError("train_from_blank", "a source name is empty")
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise PydanticCustomError("train_from_duplicate", "source(s) listed twice: {dupes}",
+                                      {"dupes": ", ".join(dupes)})
+        return value
 
     @field_validator("difficulty")
     @classmethod
@@ -328,6 +435,30 @@ class EvalConfig(_Strict):
         "any transformers causal LM), 'hf' model.generate, 'vllm' on GPUs (the gpu extra).")
 
 
+class VLLMConfig(_Strict):
+    """vLLM rollouts for the RL engine (``rl.sampler: vllm``, GPUs only; ``r1lib.sampling_vllm``). The fields are
+    TRL's ``VLLMGeneration`` arguments (GRPOConfig's ``vllm_*``), with TRL's GRPO defaults except sleep mode."""
+
+    mode: Literal["colocate", "server"] = Field(
+        default="colocate", description="'colocate': a vLLM engine in each training process, on its GPU; 'server': "
+        "a separate `trl vllm-serve` process on GPUs of its own (weights broadcast after each step).")
+    gpu_memory_utilization: Annotated[float, Field(gt=0, le=1)] = Field(
+        default=0.3, description="colocate: share of each GPU vLLM may take (weights + KV cache); TRL's default 0.3.")
+    enable_sleep_mode: bool = Field(
+        default=True, description="colocate: free vLLM's weights and KV cache between rollouts (sleep level 2), so "
+        "the optimizer step has the memory; weights are pushed again before the next rollout.")
+    tensor_parallel_size: PositiveInt = Field(
+        default=1, description="colocate: GPUs per vLLM engine; must divide the number of processes.")
+    max_model_length: PositiveInt | None = Field(
+        default=None, description="Prompt + completion tokens vLLM plans for (None: the model's context).")
+    server_base_url: str | None = Field(
+        default=None, description="server: e.g. http://node1:8000 (wins over server_host / server_port).")
+    server_host: str = Field(default="0.0.0.0", description="server: host of `trl vllm-serve`.")
+    server_port: PositiveInt = Field(default=8000, description="server: HTTP port of `trl vllm-serve`.")
+    group_port: PositiveInt = Field(default=51216, description="server: port of the weight-broadcast NCCL group.")
+    server_timeout: PositiveFloat = Field(default=240.0, description="server: seconds to wait for the server.")
+
+
 class RLConfig(_Strict):
     """RL stage: the r1lib engine (``r1lib.training.rl``) with GRPO, Dr. GRPO, RLOO or PPO.
 
@@ -377,12 +508,16 @@ class RLConfig(_Strict):
         "weight (docs/paper.md §1.2).")
     sampler: Literal["kv", "hf", "vllm"] = Field(
         default="kv", description="Rollout back-end: 'kv' the lean KV-cache sampler (CPU default), 'hf' "
-        "model.generate, 'vllm' on GPUs.")
+        "model.generate, 'vllm' on GPUs (rl.vllm; TRL's vLLM integration, r1lib.sampling_vllm).")
+    vllm: VLLMConfig = Field(default_factory=VLLMConfig, description="vLLM settings for rl.sampler: vllm.")
     prompt_format: Literal["r1_zero", "chat"] = Field(
         default="r1_zero", description="How problems become prompts for rollouts and held-out evaluation: the "
         "R1-Zero template (docs/paper.md §1.1) or the model's chat template (DeepSeek-R1 and the pipeline's "
         "Dev1-3 / R1 checkpoints; use the 'readable_format' reward with it).")
     num_threads: PositiveInt | None = Field(default=None, description="torch threads while sampling (None: unchanged).")
+    gradient_checkpointing: bool = Field(
+        default=False, description="Recompute activations in the backward pass (transformers' gradient "
+        "checkpointing; TRL's default): much less memory for long completions of large models, ~30% more compute.")
     checkpoint_every: PositiveInt = Field(default=50, description="Save a checkpoint every N steps.")
     keep_checkpoints: PositiveInt = Field(default=2, description="Newest checkpoints kept on disk.")
     eval_every: PositiveInt = Field(default=25, description="Held-out evaluation every N steps (and at 0, at the end, and right before the length cap changes).")
@@ -539,6 +674,8 @@ class TrackingConfig(_Strict):
     wandb_mode: Literal["offline", "online", "disabled"] = Field(
         default="offline", description="W&B mode; the environment variable WANDB_MODE wins when set.")
     project: str = Field(default="r1lib", min_length=1, description="W&B project name.")
+    group: str | None = Field(default=None, min_length=1, description="W&B run group (None: the experiment name); "
+                              "the job type is the stage (r1lib.tracking.stage_job_type). docs/tracking.md.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -571,6 +708,8 @@ class ExperimentConfig(_Strict):
     pipeline: PipelineConfig = Field(default_factory=PipelineConfig)
     distill: DistillConfig = Field(default_factory=DistillConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
+    launch: LaunchConfig = Field(default_factory=LaunchConfig)
+    slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="Slurm job resources of every notebook (--executor slurm); a notebook entry's `slurm` sets fields over it.")
 
     _config_path: Path | None = PrivateAttr(default=None)
     _root: Path | None = PrivateAttr(default=None)
@@ -758,7 +897,7 @@ def _short_repr(value: Any, limit: int = 60) -> str:
 # Error types raised by the validators above; their messages already show the offending value.
 _OWN_ERROR_TYPES = frozenset({
     "notebook_missing", "mix_empty", "unknown_task", "bad_weight", "unknown_name", "difficulty_range", "difficulty_order",
-    "model_source", "not_divisible", "bad_name", "duplicate_notebook", "bad_template",
+    "model_source", "not_divisible", "bad_name", "duplicate_notebook", "bad_template", "slurm_extra",
 })
 
 

@@ -1,8 +1,7 @@
 """Launch the RL engine in its own process(es) with ``accelerate launch``.
 
-The same command runs one CPU process, DDP on CPU (gloo), DDP on GPUs or DeepSpeed ZeRO-2 (the engine
-refuses ZeRO-3 for now); only the accelerate config file changes (``experiments/accelerate/``, see its
-README)::
+The same command runs one CPU process, DDP on CPU (gloo), DDP on GPUs or DeepSpeed ZeRO-2 / ZeRO-3 (PPO's
+critic included); only the accelerate config file changes (``experiments/accelerate/``, see its README)::
 
     accelerate launch --config_file experiments/accelerate/ddp_cpu_2proc.yaml \\
         -m r1lib train-rl experiments/default.yaml --init runs/default/base_model --out runs/default/r1_zero
@@ -17,11 +16,17 @@ calls it). It fixes a silent accelerate pitfall: a multi-process launch on a mac
 each process would then train alone and all would write the same output folder. With ``cpu=True``
 the processes form one MULTI_CPU group over gloo. DeepSpeed on CPU has the same trap in another form
 (see :func:`make_accelerator`).
+
+Under ZeRO-3 each process holds only a shard of every parameter. :func:`gathered_parameters`,
+:func:`full_state_dict` and :func:`load_full_state_dict` give the whole tensors (DeepSpeed's
+``GatheredParameters``; no-ops without ZeRO-3), and :func:`weights_checksum` gathers before summing. All of
+them are collectives: every process must call them at the same point, or the run hangs.
 """
 
 from __future__ import annotations
 
 import collections
+import functools
 import json
 import os
 import signal
@@ -29,7 +34,8 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,9 +46,15 @@ __all__ = [
     "LaunchError",
     "LaunchResult",
     "accelerate_command",
+    "full_state_dict",
+    "gathered_parameters",
     "launch_info",
     "launch_rl",
+    "rl_result",
+    "run_rl",
+    "load_full_state_dict",
     "make_accelerator",
+    "unwrap_for_generation",
     "weights_checksum",
 ]
 
@@ -240,13 +252,101 @@ def make_accelerator(**kwargs: Any) -> Any:
     return acc
 
 
-def weights_checksum(model: Any) -> str:
-    """A float64 sum of every parameter, printed with full precision (``repr``): a cheap fingerprint to
-    compare the replicas of a data-parallel run. Under ZeRO-3 each process holds only a shard."""
+def _is_zero3(param: Any) -> bool:
+    """A parameter partitioned by DeepSpeed ZeRO-3 (DeepSpeed marks them with ``ds_id``)."""
+    return hasattr(param, "ds_id")
+
+
+@contextmanager
+def gathered_parameters(params: Iterable[Any], *, modifier_rank: int | None = None) -> Iterator[None]:
+    """Inside the block, the ZeRO-3-partitioned tensors among ``params`` are whole on every process.
+
+    DeepSpeed's ``zero.GatheredParameters``, entered only when some parameter is partitioned, so that the same
+    code runs without DeepSpeed (or under ZeRO-1/2) at no cost. A collective: every process must enter.
+    ``modifier_rank=None`` is read-only (DeepSpeed refuses in-place changes on exit); with a rank, that rank's
+    values are broadcast and re-partitioned on exit (how to write into sharded weights).
+    """
+    sharded = [p for p in params if _is_zero3(p)]
+    if not sharded:
+        yield
+        return
+    import deepspeed
+
+    with deepspeed.zero.GatheredParameters(sharded, modifier_rank=modifier_rank):
+        yield
+
+
+@contextmanager
+def unwrap_for_generation(model: Any, accelerator: Any) -> Iterator[Any]:
+    """TRL's ``unwrap_model_for_generation`` (under ZeRO-3: the whole policy gathered once, DeepSpeed's per-layer
+    fetch hooks removed for the block), made safe for generations that differ between processes.
+
+    Why more than TRL: with DeepSpeed 0.19 the root module keeps one more forward pre-hook, which TRL does not
+    remove: each forward pass starts with ``reset_step``, which, while the parameter trace is being recorded
+    (always, right after TRL re-adds the hooks), broadcasts the module order to check it across processes. A
+    generation runs one forward per token, so processes that generate different numbers of tokens, or only the
+    main process (evaluation), issue unmatched broadcasts and hang (seen on CPU, 2 processes). That hook is
+    detached for the block too and put back first in line, where DeepSpeed registered it; and ``generate`` runs
+    with ``synced_gpus=False`` (below). Every process must enter (the gather is a collective); without ZeRO-3
+    it only unwraps.
+    """
+    from trl.models import unwrap_model_for_generation
+
+    with unwrap_model_for_generation(model, accelerator) as unwrapped:
+        optimizer = getattr(model, "optimizer", None)  # ZeRO-3: the stage-3 optimizer, or the offload (as TRL)
+        offload = getattr(optimizer, "parameter_offload", optimizer)
+        handle = getattr(offload, "fwd_pre_hook", None)
+        hook = offload.module._forward_pre_hooks.get(handle.id) if handle is not None else None
+        if hook is None:
+            yield unwrapped
+            return
+        handle.remove()
+        # transformers' generate() defaults to synced_gpus=True under ZeRO-3: every process keeps stepping (an
+        # all-reduce per token) until all are done, which hangs when only the main process generates. With the
+        # weights gathered and no hooks there is nothing to keep in step, so each process generates on its own.
+        own_generate = vars(unwrapped).get("generate")
+        unwrapped.generate = functools.partial(type(unwrapped).generate, unwrapped, synced_gpus=False)
+        try:
+            yield unwrapped
+        finally:
+            if own_generate is None:
+                del unwrapped.generate
+            else:
+                unwrapped.generate = own_generate
+            offload.fwd_pre_hook = offload.module.register_forward_pre_hook(hook, prepend=True)
+
+
+def full_state_dict(module: Any) -> dict[str, Any]:
+    """A CPU copy of ``module.state_dict()`` with whole tensors, also when ZeRO-3 shards them (every process
+    must call it; each gets the copy). ``module`` is the bare model, not a DeepSpeed engine."""
+    with gathered_parameters(module.parameters()):
+        return {k: v.detach().cpu().clone() for k, v in module.state_dict().items()}
+
+
+def load_full_state_dict(module: Any, state: Mapping[str, Any]) -> None:
+    """``module.load_state_dict(state)`` with whole tensors ``state``, also into ZeRO-3 shards (every process must
+    call it with the same ``state``; rank 0's copy is what the shards keep)."""
     import torch
 
+    with gathered_parameters(module.parameters(), modifier_rank=0), torch.no_grad():
+        module.load_state_dict(state)
+
+
+def weights_checksum(model: Any) -> str:
+    """A float64 sum of every parameter, printed with full precision (``repr``): a cheap fingerprint to
+    compare the replicas of a data-parallel run, or a run with a saved model.
+
+    Under ZeRO-3 each process holds only a shard, so every parameter is gathered first, one at a time (the
+    memory of one tensor): a collective, which every process must call before ``end_training`` destroys the
+    process group. Gathered sums are equal on all processes by construction; what they show there is that the
+    shards together are the saved model (tests/test_rl_distributed.py compares them with ``policy/``)."""
+    import torch
+
+    total = torch.zeros((), dtype=torch.float64)
     with torch.no_grad():
-        total = sum((p.detach().double().sum() for p in model.parameters()), torch.zeros((), dtype=torch.float64))
+        for p in model.parameters():
+            with gathered_parameters([p]):
+                total += p.detach().double().sum().cpu()
     return repr(float(total))
 
 
@@ -269,3 +369,53 @@ def launch_info(acc: Any) -> dict[str, Any]:
     if torch.distributed.is_available() and torch.distributed.is_initialized():
         info["backend"] = torch.distributed.get_backend()
     return info
+
+
+LAUNCH_CONFIG_FILE = "launch_config.yaml"
+
+
+def run_rl(cfg: Any, *, init_model: str | os.PathLike, out_dir: str | os.PathLike, resume: bool = True,
+           progress: bool | str = "bar", echo: Callable[[str], None] | None = None) -> Any:
+    """Notebook 01's training call: :func:`r1lib.training.rl.train_rl` in this process, or, when the experiment sets
+    ``launch.accelerate_config``, the same training in ``accelerate launch`` processes (several GPUs: DDP or DeepSpeed)
+    that this process starts and waits for. Either way the result is an :class:`r1lib.training.rl.RLResult`.
+
+    The launched processes read the resolved config (with the notebook's overrides) from
+    ``<out_dir>/launch_config.yaml``, so they train exactly what the notebook would have trained in-process; their
+    output is streamed into the notebook and ``<out_dir>/train_rl.log``; a failure raises :class:`LaunchError` with
+    the log's tail, and a rerun resumes from the newest checkpoint as an in-process run does.
+    """
+    from r1lib.config import ConfigError, save_config
+    from r1lib.training.rl import train_rl
+
+    launch = cfg.launch
+    if not launch.accelerate_config:
+        return train_rl(cfg, init_model=init_model, out_dir=out_dir, resume=resume, progress=progress)
+    acc_cfg = Path(launch.accelerate_config).expanduser()
+    acc_cfg = acc_cfg if acc_cfg.is_absolute() else cfg.root / acc_cfg
+    if not acc_cfg.is_file():
+        raise ConfigError(f"field 'launch.accelerate_config': file not found: {launch.accelerate_config} (relative to "
+                          f"the project root {cfg.root})")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    resolved = save_config(cfg, out / LAUNCH_CONFIG_FILE)
+    launch_rl(resolved, init_model=init_model, out_dir=out, accelerate_config=acc_cfg,
+              num_processes=launch.num_processes, resume=resume, echo=echo)
+    return rl_result(out)
+
+
+def rl_result(out_dir: str | os.PathLike) -> Any:
+    """The :class:`r1lib.training.rl.RLResult` of a finished run, read back from ``<out_dir>/metrics.jsonl`` (the
+    step lines are the history; the last held-out evaluation is ``final_eval``)."""
+    from r1lib.training.rl import RLResult
+
+    out = Path(out_dir)
+    metrics = out / "metrics.jsonl"
+    rows = [json.loads(line) for line in metrics.read_text(encoding="utf-8").splitlines() if line.strip()]
+    history = [r for r in rows if "loss" in r]
+    evals = [r for r in rows if any(k.startswith("eval/") for k in r)]
+    final_eval = {k: v for k, v in evals[-1].items() if k.startswith("eval/")} if evals else {}
+    return RLResult(out_dir=out, policy_path=out / "policy", metrics_path=metrics,
+                    steps=int(history[-1]["step"]) if history else 0,
+                    train_seconds=float(history[-1].get("train_seconds", 0.0)) if history else 0.0,
+                    final_eval=final_eval, history=history)

@@ -116,6 +116,62 @@ def count_parameters(model) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
+# Qwen2.5's chat template, reduced to what our chats use (no tools, no default system prompt): ChatML without
+# {% generation %} markers, as in the real checkpoint.
+QWEN_CHAT_TEMPLATE = (
+    "{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}"
+    "{%- endfor %}{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+
+# Shapes of Qwen2.5 checkpoints (their config.json) for random-weight stand-ins: "0.5b" is Qwen2.5-0.5B's
+# architecture (494M parameters with its 151,936-token vocabulary), "tiny" a 2-layer model for CPU tests.
+QWEN_SHAPES = {
+    "tiny": dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                 num_key_value_heads=2, vocab_size=None),
+    "0.5b": dict(hidden_size=896, intermediate_size=4864, num_hidden_layers=24, num_attention_heads=14,
+                 num_key_value_heads=2, vocab_size=151936),
+}
+
+
+def build_random_qwen(out_dir: str | os.PathLike, shape: str = "tiny", *, seed: int = 0,
+                      tokenizer_vocab: int = 400, max_positions: int = 1024) -> Path:
+    """Save a randomly initialised ``Qwen2ForCausalLM`` with a Qwen-family tokenizer built locally, a stand-in for a
+    Qwen2.5 checkpoint where nothing can be downloaded (the recipes' CPU tests, the GPU check).
+
+    The tokenizer: byte-level BPE trained on the synthetic corpus, single digits, ``<|endoftext|>`` as pad and EOS,
+    ``<|im_start|>`` / ``<|im_end|>`` ChatML turns, no BOS, right padding; it reloads as Qwen2's tokenizer. ``shape``
+    is a key of :data:`QWEN_SHAPES`; a shape with a ``vocab_size`` keeps the real embedding size (the tokenizer
+    uses its first ids), so that FLOPs and memory are the real model's."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast, Qwen2Config, Qwen2ForCausalLM
+
+    from r1lib.corpus import build_corpus
+
+    if shape not in QWEN_SHAPES:
+        raise ValueError(f"unknown Qwen shape {shape!r}; choose one of {sorted(QWEN_SHAPES)}")
+    docs = build_corpus(300, mix={"addition": 1.0, "subtraction": 1.0}, seed=0)
+    bpe = Tokenizer(models.BPE(unk_token=None))
+    bpe.pre_tokenizer = pre_tokenizers.Sequence([pre_tokenizers.Digits(individual_digits=True),
+                                                 pre_tokenizers.ByteLevel(add_prefix_space=False)])
+    bpe.decoder = decoders.ByteLevel()
+    special = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
+    bpe.train_from_iterator([d.text for d in docs], trainer=trainers.BpeTrainer(
+        vocab_size=tokenizer_vocab, special_tokens=special, initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False))
+    tok = PreTrainedTokenizerFast(tokenizer_object=bpe, eos_token="<|endoftext|>", pad_token="<|endoftext|>",
+                                  additional_special_tokens=special[1:], padding_side="right",
+                                  model_max_length=max_positions)
+    tok.chat_template = QWEN_CHAT_TEMPLATE
+    dims = dict(QWEN_SHAPES[shape])
+    dims["vocab_size"] = dims["vocab_size"] or len(tok)
+    cfg = Qwen2Config(**dims, max_position_embeddings=max_positions, tie_word_embeddings=True,
+                      eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id, bos_token_id=None)
+    torch.manual_seed(seed)
+    out = Path(out_dir)
+    Qwen2ForCausalLM(cfg).save_pretrained(out)
+    tok.save_pretrained(out)
+    return out
+
+
 def save_model(model, tokenizer, path: str | os.PathLike) -> Path:
     """Save a plain Hugging Face folder (safetensors + tokenizer) that transformers and vLLM load.
 

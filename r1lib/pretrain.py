@@ -157,7 +157,8 @@ def build_base_model(cfg, *, progress: bool = True, resume: bool = True, interru
 
     from r1lib.corpus import build_corpus, corpus_stats
     from r1lib.models import build_model, build_tokenizer, count_parameters, save_model
-    from r1lib.tracking import Tracker
+    from r1lib.config import config_to_dict
+    from r1lib.tracking import Tracker, stage_job_type
 
     p = cfg.pretrain
     preset = preset or cfg.model.preset
@@ -179,9 +180,11 @@ def build_base_model(cfg, *, progress: bool = True, resume: bool = True, interru
     model = build_model(preset, tok, seed=cfg.seed)
     chunks = pack_documents(tok, texts, p.seq_len)
     prep_seconds = time.perf_counter() - t_start
-    with Tracker(run_dir, config={"pretrain": p.model_dump(), "preset": preset},
+    # W&B: the whole resolved config + this stage's model, grouped by experiment, job type pretrain[_<student>]
+    with Tracker(run_dir, config={**config_to_dict(cfg), "preset": preset, "stage": {"name": name}},
                  wandb_mode=cfg.tracking.wandb_mode, project=cfg.tracking.project,
-                 name=f"{cfg.name}-pretrain" + ("" if name == "base_model" else f"-{name.replace('/', '-')}")) as tracker:
+                 name=f"{cfg.name}-pretrain" + ("" if name == "base_model" else f"-{name.replace('/', '-')}"),
+                 group=cfg.tracking.group or cfg.name, job_type=stage_job_type(run_dir, cfg.runs_path)) as tracker:
         result = pretrain(model, chunks, steps=p.steps, batch_size=p.batch_size, lr=p.lr, warmup_steps=p.warmup_steps,
                           run_dir=run_dir, checkpoint_every=p.checkpoint_every, seed=cfg.seed, resume=resume,
                           log=tracker.log, progress=progress, interrupt_at=interrupt_at, compile=p.compile)

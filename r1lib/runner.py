@@ -9,7 +9,9 @@ The notebook then calls ``r1lib.config.load_config(config_path, overrides)`` its
 ``<results_dir>/<notebook file name>``; papermill writes to a temporary file in that folder, which replaces
 the copy only when the notebook succeeded. A failing notebook is saved as ``<stem>.failed.ipynb`` (the last
 good copy is kept), the error is reported and the run goes on with the next notebook. A summary of the run
-is written (atomically) to ``<results_dir>/run_summary.json`` after every notebook.
+is written (atomically) to ``<results_dir>/run_summary.json`` after every notebook. With ``merge_summary`` (the
+Slurm executor's jobs, one notebook each: :mod:`r1lib.slurm`) the entries of the notebooks this run does not
+execute are kept from the summary already there, so each stage adds its entry instead of replacing the others.
 
 Executed notebooks and the summary are committed results, so they record no absolute paths inside the
 project root (:mod:`r1lib.paths`): the summary's paths are relative to the root, and each executed copy is
@@ -64,6 +66,7 @@ class NotebookRun:
     error: str | None = None
     load_avg_before: list[float] | None = None   # 1/5/15-minute load averages: was the machine otherwise idle?
     load_avg_after: list[float] | None = None
+    slurm_job_id: str | None = None   # the Slurm job it ran in ($SLURM_JOB_ID), None outside Slurm
 
 
 @dataclass
@@ -153,8 +156,11 @@ def _describe_error(exc: BaseException) -> str:
 
 def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Sequence[str] | None = None,
                    only: Sequence[str] | None = None, *, kernel_name: str = "python3",
-                   log: Callable[[str], None] | None = _stderr) -> RunSummary:
+                   log: Callable[[str], None] | None = _stderr, merge_summary: bool = False) -> RunSummary:
     """Validate the config, then execute its notebooks in order (see the module docstring).
+
+    ``merge_summary``: keep the other notebooks' entries of an existing ``run_summary.json`` (the returned
+    summary, and so ``ok``, covers this run's notebooks only).
 
     Raises :class:`ConfigError` before running anything if the config, the overrides or ``only``
     are invalid. Notebook failures are not raised: see ``RunSummary.ok`` and ``run_summary.json``.
@@ -172,6 +178,14 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
                          cpus=os.cpu_count(), load_avg_start=load_average())
     t_start = time.perf_counter()
     summary_path = results / SUMMARY_FILE
+    order = [Path(e.path).name for e in cfg.notebooks]
+
+    def write_summary() -> None:
+        data = summary.to_dict()
+        if merge_summary:
+            data = _merged_summary(summary_path, data, order, warn=say)
+        atomic_write_json(summary_path, data, default=str)
+
     for i, entry in enumerate(entries, 1):
         source = cfg.notebook_path(entry)
         output = results / source.name
@@ -181,8 +195,9 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
                                    kernel_name=kernel_name, root=cfg.root,
                                    progress_label=f"[{i}/{len(entries)}] {source.stem}" if log else None)
         outcome.load_avg_before, outcome.load_avg_after = before, load_average()
+        outcome.slurm_job_id = os.environ.get("SLURM_JOB_ID")
         summary.notebooks.append(outcome)
-        atomic_write_json(summary_path, summary.to_dict(), default=str)
+        write_summary()
         if outcome.status == "ok":
             say(f"[{i}/{len(entries)}] {source.name}: ok ({outcome.seconds:.1f} s) -> {outcome.output}")
         else:
@@ -191,10 +206,32 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
     summary.finished = _now()
     summary.wall_seconds = round(time.perf_counter() - t_start, 1)
     summary.load_avg_end = load_average()
-    atomic_write_json(summary_path, summary.to_dict(), default=str)
+    write_summary()
     n_failed = sum(nb.status != "ok" for nb in summary.notebooks)
     say(f"{cfg.name}: {len(entries) - n_failed}/{len(entries)} notebooks ok; summary: {_shown(summary_path, cfg.root)}")
     return summary
+
+
+def _merged_summary(path: Path, data: dict[str, Any], order: Sequence[str],
+                    warn: Callable[[str], None]) -> dict[str, Any]:
+    """``data`` (this run's summary) with the entries of ``path``'s notebooks that this run did not execute,
+    in config order (``order``: file names); ``ok`` then covers all of them.
+
+    The file is read again at every write, so an entry another job wrote meanwhile is kept too. An unreadable
+    file is reported and replaced (a summary that cannot be read cannot be merged).
+    """
+    import json
+
+    mine = {nb["name"] for nb in data["notebooks"]}
+    try:
+        previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+        kept = [nb for nb in previous.get("notebooks", []) if nb.get("name") not in mine]
+    except (OSError, ValueError, AttributeError, TypeError) as exc:
+        warn(f"warning: {path.name} is unreadable ({type(exc).__name__}: {exc}); it is replaced, not merged")
+        kept = []
+    rank = {name: i for i, name in enumerate(order)}
+    notebooks = sorted(kept + list(data["notebooks"]), key=lambda nb: rank.get(nb.get("name"), len(rank)))
+    return {**data, "notebooks": notebooks, "ok": all(nb.get("status") == "ok" for nb in notebooks)}
 
 
 def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any], *,

@@ -1,9 +1,12 @@
-"""Tests for the benchmark loaders (local JSONL, name resolution, hub fallback with a fake `datasets`)."""
+"""Tests for the benchmark loaders (local JSONL, name resolution, the files shipped in r1lib/data/benchmarks, hub
+fallback with a fake `datasets`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
+import re
 import sys
 import types
 from fractions import Fraction
@@ -17,12 +20,17 @@ from r1lib.tasks import BenchmarkError, check_countdown, load_benchmark
 from r1lib.tasks import benchmarks as bm
 
 
-def shared_data() -> Path:
-    """../shared/data relative to the repo root, or $R1LIB_SHARED_DATA; skip when absent."""
-    env = os.environ.get("R1LIB_SHARED_DATA")
-    path = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-    if not (path / "gsm8k" / "test.jsonl").is_file():
-        pytest.skip(f"../shared/data not found: {path} (set R1LIB_SHARED_DATA to its location)")
+def extra_data(*files: str) -> Path:
+    """The directory in $R1LIB_DATA_DIR holding the sets that are not shipped (GSM8K train, Countdown) in the
+    layout of ``r1lib.tasks.benchmarks.LOCAL_FILES``; skip when it is not set or lacks ``files``."""
+    env = os.environ.get(bm.DATA_DIR_ENV)
+    if not env:
+        pytest.skip(f"${bm.DATA_DIR_ENV} is not set: the sets not shipped with r1lib (GSM8K train, Countdown) are "
+                    f"checked only against a local copy")
+    path = Path(env)
+    missing = [f for f in files if not (path / f).is_file()]
+    if missing:
+        pytest.skip(f"${bm.DATA_DIR_ENV}={path} lacks {missing}")
     return path
 
 
@@ -140,6 +148,9 @@ def fake_hub(monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         return tables[(path, split)]
 
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
+    # Only the hub: no shipped files, no $R1LIB_DATA_DIR.
+    monkeypatch.setattr(bm, "SHIPPED_DATA_DIR", Path(os.devnull) / "no-shipped-data")
+    monkeypatch.delenv(bm.DATA_DIR_ENV, raising=False)
     return {"tables": tables, "calls": calls}
 
 
@@ -192,29 +203,147 @@ def test_hub_row_with_unexpected_fields(fake_hub: dict[str, Any]) -> None:
         load_benchmark("HuggingFaceH4/MATH-500")
 
 
-# --- the staged shared data ---------------------------------------------------------------------------
+# --- the files shipped with the package ---------------------------------------------------------------
+
+SHIPPED = {"gsm8k": 1319, "math500": 500, "aime24": 30, "amc23": 40}
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No data directory configured: what a fresh clone or a pip install sees."""
+    monkeypatch.delenv(bm.DATA_DIR_ENV, raising=False)
+
+
+@pytest.mark.parametrize("name, count", sorted(SHIPPED.items()))
+def test_shipped_sets_load_from_a_clean_environment(name: str, count: int, clean_env: None) -> None:
+    examples = load_benchmark(name)
+    assert len(examples) == count
+    assert len({e.id for e in examples}) == count
+    assert all(e.task == name and e.problem.strip() and e.answer.strip() for e in examples)
+    if name != "math500":
+        assert all(re.fullmatch(r"-?\d+", e.answer) for e in examples), name   # integer answers
+    if name == "aime24":
+        assert all(0 <= int(e.answer) <= 999 for e in examples)
+        assert {e.id for e in examples} == {f"2024-{part}-{n}" for part in ("I", "II") for n in range(1, 16)}
+    if name == "math500":
+        assert {e.meta["level"] for e in examples} == {1, 2, 3, 4, 5}
+
+
+def test_shipped_first_rows_hand_checked(clean_env: None) -> None:
+    assert load_benchmark("gsm8k", limit=1)[0].answer == "18"                 # Janet's ducks
+    assert load_benchmark("aime24", limit=1)[0].answer == "204"               # 2024 AIME I problem 1
+    amc = load_benchmark("amc23", limit=1)[0]
+    assert (amc.answer, amc.meta["answer_original"]) == ("27", 27.0)          # the upstream float, as an integer
+    math500 = load_benchmark("math500", limit=3)
+    assert [e.answer for e in math500] == ["\\left( 3, \\frac{\\pi}{2} \\right)", "p - q", "\\frac{14}{3}"]
+
+
+def _sources_table() -> dict[str, tuple[str, int, str]]:
+    """``file -> (rows, bytes, sha256)`` from the checksum table of the shipped SOURCES.md."""
+    text = (bm.SHIPPED_DATA_DIR / "SOURCES.md").read_text(encoding="utf-8")
+    rows = re.findall(r"^\| `([^`]+)` \| (\d+|-) \| (\d+) \| `([0-9a-f]{64})` \|$", text, flags=re.M)
+    return {f: (n, int(size), digest) for f, n, size, digest in rows}
+
+
+def test_shipped_files_match_sources_md() -> None:
+    """Every shipped file is listed in SOURCES.md with its size, row count and sha256, and nothing else is there."""
+    table = _sources_table()
+    on_disk = {p.relative_to(bm.SHIPPED_DATA_DIR).as_posix() for p in bm.SHIPPED_DATA_DIR.rglob("*")
+               if p.is_file() and p.name != "SOURCES.md" and "__pycache__" not in p.parts}
+    assert set(table) == on_disk
+    assert len(table) == 11 and all(f"{name}/test.jsonl" in table for name in SHIPPED)
+    for name, (rows, size, digest) in table.items():
+        data = (bm.SHIPPED_DATA_DIR / name).read_bytes()
+        assert (len(data), hashlib.sha256(data).hexdigest()) == (size, digest), name
+        if name.endswith(".jsonl"):
+            assert int(rows) == sum(1 for line in data.splitlines() if line.strip()), name
+    for name, count in SHIPPED.items():
+        assert table[f"{name}/test.jsonl"][0] == str(count)
+    assert all(any(f.startswith(f"{name}/LICENSE.") for f in table) for name in SHIPPED)   # a licence per set
+
+
+def test_shipped_answers_are_gradable_against_their_reference(clean_env: None) -> None:
+    """r1lib's reward gives 1 to each reference answer written in the R1-Zero format, and 0 to a wrong one."""
+    from r1lib.rewards import accuracy_reward
+
+    for name in SHIPPED:
+        examples = load_benchmark(name)
+        right = [e.id for e in examples
+                 if accuracy_reward(f"<think> ... </think> <answer> {e.answer} </answer>", e) == 1.0]
+        assert len(right) == len(examples), (name, sorted({e.id for e in examples} - set(right))[:10])
+        # a wrong answer is not accepted (integer sets: the answer + 1)
+        if name != "math500":
+            wrong = [e.id for e in examples if accuracy_reward(f"<answer>{int(e.answer) + 1}</answer>", e) != 0.0]
+            assert not wrong, (name, wrong[:10])
+
+
+def test_data_dirs_order(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Explicit data_dir, then $R1LIB_DATA_DIR, then the shipped files; a set missing from one is found in the
+    next, so a directory with extra sets does not hide the shipped ones."""
+    monkeypatch.delenv(bm.DATA_DIR_ENV, raising=False)
+    assert bm.data_dirs() == [bm.SHIPPED_DATA_DIR]
+    assert bm.SHIPPED_DATA_DIR == Path(bm.__file__).resolve().parents[1] / "data" / "benchmarks"
+    monkeypatch.setenv(bm.DATA_DIR_ENV, str(tmp_path / "env"))
+    assert bm.data_dirs(tmp_path / "mine") == [tmp_path / "mine", tmp_path / "env", bm.SHIPPED_DATA_DIR]
+    write_lines(tmp_path / "env" / "aime24" / "test.jsonl", [GOOD])
+    assert [e.id for e in load_benchmark("aime24")] == ["a"]                   # the env dir before the shipped file
+    assert [e.id for e in load_benchmark("aime24", data_dir=tmp_path / "mine")] == ["a"]
+    write_lines(tmp_path / "mine" / "aime24" / "test.jsonl", [GOOD.replace('"a"', '"m"')])
+    assert [e.id for e in load_benchmark("aime24", data_dir=tmp_path / "mine")] == ["m"]
+    assert len(load_benchmark("amc23", data_dir=tmp_path / "mine")) == 40      # not in either: the shipped file
+
+
+# --- several sources (tasks.train_from: [gsm8k, math]) ------------------------------------------------
+
+def test_list_of_sources_is_concatenated(tmp_path: Path, clean_env: None) -> None:
+    mine = write_lines(tmp_path / "mine.jsonl", [GOOD, GOOD.replace('"a"', '"b"')])
+    rows = load_benchmark(["aime24", str(mine), "amc23"])
+    assert len(rows) == 30 + 2 + 40
+    assert [r.task for r in rows[29:33]] == ["aime24", "mine", "mine", "amc23"]
+    assert [r.id for r in load_benchmark((mine, "aime24"), limit=3)] == ["a", "b", "2024-I-1"]
+    with pytest.raises(BenchmarkError, match="empty list"):
+        load_benchmark([])
+    with pytest.raises(BenchmarkError, match="got int: 3"):
+        load_benchmark(["aime24", 3])
+
+
+def test_math_train_from_the_hub(fake_hub: dict[str, Any], caplog: pytest.LogCaptureFixture) -> None:
+    """MATH has no answer field: the reference is the solution's last box; a row without one is skipped, logged."""
+    fake_hub["tables"][("DigitalLearningGmbH/MATH-lighteval", "train")] = [
+        {"problem": "Find $x$.", "level": "Level 2", "type": "Algebra",
+         "solution": "So $x = \\boxed{2}$, hence $\\boxed{\\frac{1}{2}}$."},
+        {"problem": "No box.", "level": "Level 1", "type": "Algebra", "solution": "It is 3."},
+        {"problem": "Third.", "level": "Level 5", "type": "Geometry", "solution": "$\\boxed{ 7 }$"}]
+    with caplog.at_level("WARNING", logger="r1lib.tasks.benchmarks"):
+        rows = load_benchmark("math", split="train")
+    assert [(r.id, r.task, r.answer) for r in rows] == [("math-train-0000", "math", "\\frac{1}{2}"),
+                                                        ("math-train-0002", "math", "7")]
+    assert rows[0].meta == {"level": "Level 2", "subject": "Algebra"}
+    assert "skipped 1 rows without a reference answer (rows [1])" in caplog.text
+    assert fake_hub["calls"] == [("DigitalLearningGmbH/MATH-lighteval", "default", "train")]
+    with pytest.raises(BenchmarkError, match="could not load benchmark 'math' \\(split 'test'\\)"):
+        load_benchmark("math")                                     # nothing local, the fake hub has no test table
+
+
+# --- the sets not shipped (a local copy in $R1LIB_DATA_DIR) -------------------------------------------
 
 @pytest.mark.parametrize("name, split, count", [
-    ("gsm8k", "test", 1319), ("gsm8k", "train", 7473), ("math500", "test", 500), ("aime24", "test", 30),
-    ("amc23", "test", 40), ("countdown", "test", 1024), ("countdown", "train", 10240),
+    ("gsm8k", "train", 7473), ("countdown", "test", 1024), ("countdown", "train", 10240),
     ("countdown", "d1_cd3", 256),
 ])
-def test_shared_files(name: str, split: str, count: int) -> None:
-    examples = load_benchmark(name, split=split, data_dir=shared_data())
+def test_extra_files(name: str, split: str, count: int) -> None:
+    data = extra_data(bm.LOCAL_FILES[name][split])
+    examples = load_benchmark(name, split=split, data_dir=data)
     assert len(examples) == count
     assert len({e.id for e in examples}) == count
     assert all(e.task == name and e.problem and e.answer for e in examples)
-    if name in ("gsm8k", "aime24", "amc23", "countdown"):
-        assert all(int(e.answer) == int(e.answer.strip()) for e in examples)  # integer answers
-    if name == "aime24":
-        assert all(0 <= int(e.answer) <= 999 for e in examples)
+    assert all(int(e.answer) == int(e.answer.strip()) for e in examples)  # integer answers
     if name == "countdown":
         assert all(e.answer == str(e.meta["target"]) for e in examples)
 
 
-def test_shared_first_rows_hand_checked() -> None:
-    data = shared_data()
-    assert load_benchmark("gsm8k", data_dir=data, limit=1)[0].answer == "18"      # Janet's ducks
+def test_extra_first_rows_hand_checked() -> None:
+    data = extra_data(bm.LOCAL_FILES["countdown"]["train"])
     first = load_benchmark("countdown", split="train", data_dir=data, limit=1)[0]
     assert first.meta["nums"] == [44, 19, 35] and first.meta["target"] == 98
     assert check_countdown("44 + 19 + 35", first.meta["nums"], first.meta["target"])
@@ -244,18 +373,12 @@ def test_solver_hand_checked() -> None:
     assert solve_countdown([1, 1], 5) is None
 
 
-def test_shared_countdown_rows_are_solvable() -> None:
-    for example in load_benchmark("countdown", data_dir=shared_data(), limit=50):
+def test_extra_countdown_rows_are_solvable() -> None:
+    data = extra_data(bm.LOCAL_FILES["countdown"]["test"])
+    for example in load_benchmark("countdown", data_dir=data, limit=50):
         nums, target = example.meta["nums"], example.meta["target"]
         solution = solve_countdown(nums, target)
         assert solution is not None, example.id
         assert check_countdown(solution, nums, target), (example.id, solution)
         assert not check_countdown(solution, nums, target + 1)
         assert not check_countdown(solution, nums + [1], target)
-
-
-def test_default_data_dir_is_repo_sibling(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("R1LIB_DATA_DIR", raising=False)
-    monkeypatch.delenv("R1LIB_SHARED_DATA", raising=False)
-    repo = Path(bm.__file__).resolve().parents[2]
-    assert bm.default_data_dir() == repo.parent / "shared" / "data"

@@ -1,4 +1,4 @@
-"""Agreement of r1lib's grader with the benchmark references (needs ../shared/data).
+"""Agreement of r1lib's grader with the benchmark references (the files shipped in r1lib/data/benchmarks).
 
 - MATH-500: the last ``\\boxed{}`` of each reference solution must be judged equal to the reference
   answer (all 500), also through the math-verify path alone (no string fast path); a perturbed
@@ -11,31 +11,21 @@ Counts are printed and repeated in every assertion message.
 from __future__ import annotations
 
 import json
-import os
 import re
 import time
-from pathlib import Path
 
 import pytest
 
 from r1lib import grading
 from r1lib.grading import is_equivalent, last_boxed
 from r1lib.rewards import accuracy_reward
+from r1lib.tasks.benchmarks import SHIPPED_DATA_DIR
 from r1lib.tasks.base import Example
 
 
-def _data_dir() -> Path:
-    env = os.environ.get("R1LIB_SHARED_DATA")
-    d = Path(env) if env else Path(__file__).resolve().parents[2] / "shared" / "data"
-    if not d.is_dir():
-        pytest.skip(f"../shared/data not found: looked in {d} (set R1LIB_SHARED_DATA to override)")
-    return d
-
-
 def _rows(name: str) -> list[dict]:
-    path = _data_dir() / name
-    if not path.is_file():
-        pytest.skip(f"../shared/data not found: {path} is missing")
+    """The raw rows of a shipped file (``r1lib.tasks.benchmarks.SHIPPED_DATA_DIR``)."""
+    path = SHIPPED_DATA_DIR / name
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 

@@ -1,4 +1,5 @@
-"""The RL engine under ``accelerate launch``: 1 process, 2-process DDP on CPU (gloo), DeepSpeed ZeRO-2.
+"""The RL engine under ``accelerate launch``: 1 process, 2-process DDP on CPU (gloo), DeepSpeed ZeRO-2 (GRPO and
+PPO with its critic engine) and ZeRO-3 (GRPO).
 
 Each test launches ``accelerate launch --config_file experiments/accelerate/<x>.yaml -m r1lib train-rl``
 (through :func:`r1lib.launch.launch_rl`) on a tiny config and the ``tiny_model_dir`` model, as a user
@@ -14,13 +15,15 @@ import json
 import math
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 import torch
 
 from conftest import write_tiny_config
-from r1lib.launch import LAUNCH_INFO_FILE, LaunchError, accelerate_command, launch_rl
+from r1lib.config import ConfigError, config_to_dict, load_config
+from r1lib.launch import LAUNCH_CONFIG_FILE, LAUNCH_INFO_FILE, LaunchError, accelerate_command, launch_rl, run_rl
 
 pytestmark = [pytest.mark.distributed, pytest.mark.slow]
 
@@ -59,7 +62,7 @@ def launch(tmp_path: Path, model: Path, accel_file: str, *, timeout: float, **kw
     return out, "".join(lines)
 
 
-def check_run(out: Path, log: str, *, world: int) -> dict:
+def check_run(out: Path, log: str, *, world: int, checkpoints: tuple[int, ...] = (2, 4)) -> dict:
     """What every launch must have produced; returns launch.json."""
     info = json.loads((out / LAUNCH_INFO_FILE).read_text())
     assert info["num_processes"] == world
@@ -73,7 +76,7 @@ def check_run(out: Path, log: str, *, world: int) -> dict:
         assert not bad, f"non-finite metrics at step {r['step']}: {bad}"
     assert any(r["reward/std"] > 0 for r in rows), "no reward spread: the test would not exercise gradients"
     assert (out / "policy" / "config.json").is_file() and (out / "policy" / "model.safetensors").is_file()
-    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step_00000002", "step_00000004"]
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == [f"step_{s:08d}" for s in checkpoints]
     # DDP / ZeRO-2 replicas stay identical iff gradients were averaged across the processes.
     sums = re.findall(r"\] finished: .*?weights_checksum=([-+0-9.eE]+)", log)
     assert len(sums) == world and len(set(sums)) == 1, sums
@@ -101,6 +104,22 @@ def test_accelerate_command_shape(tmp_path):
         accelerate_command("exp.yaml", init_model="m", out_dir="o", num_processes=0)
 
 
+def test_run_rl_trains_in_process_unless_the_experiment_launches(tmp_path, monkeypatch):
+    """Without ``launch.accelerate_config`` notebook 01's ``run_rl`` is ``train_rl`` in the notebook's process; a
+    missing accelerate config is an error naming the field, before anything is written."""
+    import r1lib.training.rl as rl_mod
+
+    calls = []
+    monkeypatch.setattr(rl_mod, "train_rl", lambda cfg, **kw: calls.append(kw) or "in-process")
+    cfg = load_config(write_tiny_config(tmp_path, "dist", RL_TINY))
+    assert run_rl(cfg, init_model="m", out_dir=tmp_path / "o", resume=False) == "in-process"
+    assert calls == [{"init_model": "m", "out_dir": tmp_path / "o", "resume": False, "progress": "bar"}]
+    bad = load_config(write_tiny_config(tmp_path, "dist", RL_TINY, "launch: {accelerate_config: nowhere.yaml}"))
+    with pytest.raises(ConfigError, match="launch.accelerate_config.*nowhere.yaml"):
+        run_rl(bad, init_model="m", out_dir=tmp_path / "o2")
+    assert not (tmp_path / "o2").exists()
+
+
 def test_launch_failure_reports_log_tail(tmp_path, tiny_model_dir):
     """A failing launch raises LaunchError carrying the child's own error message (here: a bad override)."""
     cfg = write_tiny_config(tmp_path, "dist", RL_TINY, EVAL_TINY)
@@ -113,9 +132,23 @@ def test_launch_failure_reports_log_tail(tmp_path, tiny_model_dir):
     assert (tmp_path / "out" / "train_rl.log").is_file()
 
 
-def test_single_process(tmp_path, tiny_model_dir):
-    out, log = launch(tmp_path, tiny_model_dir, "cpu_single.yaml", timeout=300)
+def test_single_process_through_notebook_01s_call(tmp_path, tiny_model_dir, monkeypatch):
+    """``run_rl`` (notebook 01) with ``launch.accelerate_config`` set: it launches the processes on the resolved
+    config and reads the run back as the in-process ``train_rl`` would have returned it."""
+    cfg = load_config(write_tiny_config(tmp_path, "dist", RL_TINY, EVAL_TINY,
+                                        f"launch: {{accelerate_config: {ACCEL_DIR / 'cpu_single.yaml'}}}"))
+    for key, value in subprocess_env().items():
+        monkeypatch.setenv(key, value)
+    lines: list[str] = []
+    out = tmp_path / "out"
+    res = run_rl(cfg, init_model=tiny_model_dir, out_dir=out, echo=lines.append)
+    log = "".join(lines)
     info = check_run(out, log, world=1)
+    assert config_to_dict(load_config(out / LAUNCH_CONFIG_FILE)) == config_to_dict(cfg)
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert res.steps == STEPS and [r["step"] for r in res.history] == list(range(1, STEPS + 1))
+    assert res.final_eval == {k: v for k, v in rows[-1].items() if k.startswith("eval/")} and res.final_eval
+    assert res.train_seconds == res.history[-1]["train_seconds"] > 0 and res.policy_path == out / "policy"
     assert info["distributed_type"] == "NO"
     assert (out / "checkpoints" / "step_00000004" / "pytorch_model.bin").is_file()  # accelerate's plain layout
     assert policy_changed(tiny_model_dir, out / "policy")
@@ -156,3 +189,90 @@ def test_deepspeed_zero2_two_processes_on_cpu_and_resume(tmp_path, tiny_model_di
     assert [r["step"] for r in step_lines(out / "metrics.jsonl")] == list(range(1, STEPS + 3))
     assert len(re.findall(rf"finished: {STEPS + 2} steps", log2)) == 2
     assert os.path.isdir(out / "checkpoints" / f"step_{STEPS + 2:08d}" / "pytorch_model")
+
+
+# A checkpoint after step 3 of 4, and a reference reset at step 2 only: the resumed step 4 scores with the
+# reference restored from the checkpoint (the policy after step 2, not the initial model), so a reference, critic
+# or optimizer state that did not survive the checkpoint changes step 4's metrics and the final weights.
+RESUME_OVERRIDES = {"rl.checkpoint_every": 3, "rl.ref_reset_every": 2}
+
+
+def printed_checksums(log: str) -> list[str]:
+    return re.findall(r"\] finished: .*?weights_checksum=([-+0-9.eE]+)", log)
+
+
+def resume_matches_uninterrupted(tmp_path: Path, model: Path, out: Path, accel_file: str, overrides: dict) -> str:
+    """Copy the uninterrupted run's step-3 checkpoint and log into a fresh folder, resume there to step 4 with the
+    same launch, and require the same per-step metrics (wall times aside), evaluation and weights. Returns the log."""
+    resumed = tmp_path / "resumed"
+    (resumed / "checkpoints").mkdir(parents=True)
+    shutil.copytree(out / "checkpoints" / "step_00000003", resumed / "checkpoints" / "step_00000003")
+    shutil.copy(out / "metrics.jsonl", resumed / "metrics.jsonl")
+    lines: list[str] = []
+    try:
+        launch_rl(write_tiny_config(tmp_path, "dist", RL_TINY, EVAL_TINY), init_model=model, out_dir=resumed,
+                  accelerate_config=ACCEL_DIR / accel_file, num_processes=2, overrides=overrides,
+                  env=subprocess_env(), echo=lines.append, timeout=600)
+    except LaunchError as err:
+        pytest.fail(str(err))
+    log = "".join(lines)
+    assert f"resuming from {resumed / 'checkpoints' / 'step_00000003'}" in log
+
+    def rows(path: Path) -> list[dict]:
+        return [{k: v for k, v in json.loads(line).items() if k not in WALL_TIME_KEYS}
+                for line in path.read_text().splitlines()]
+
+    assert rows(resumed / "metrics.jsonl") == rows(out / "metrics.jsonl")
+    return log
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed is not installed")
+def test_deepspeed_zero3_grpo_two_processes_gathers_saves_and_resumes(tmp_path, tiny_model_dir):
+    """GRPO under ZeRO-3 over 2 CPU processes: sampling from gathered weights (rollouts, the main-process
+    evaluation), a sharded reference that is reset and checkpointed, a whole saved policy, and a resume from the
+    step-3 checkpoint that ends where the uninterrupted run did."""
+    from transformers import AutoModelForCausalLM
+
+    from r1lib.launch import weights_checksum
+
+    out, log = launch(tmp_path, tiny_model_dir, "deepspeed_zero3_cpu.yaml", num_processes=2, timeout=600,
+                      overrides=RESUME_OVERRIDES)
+    info = check_run(out, log, world=2, checkpoints=(3, 4))
+    assert info["distributed_type"] == "DEEPSPEED" and info["deepspeed_zero_stage"] == 3
+    shards = out / "checkpoints" / "step_00000004" / "pytorch_model"
+    assert sorted(p.name for p in shards.glob("*model_states.pt")) == [  # parameters sharded: one file per rank
+        "zero_pp_rank_0_mp_rank_00_model_states.pt", "zero_pp_rank_1_mp_rank_00_model_states.pt"]
+    # policy/ is the whole model: every tensor has the initial model's shape, and its checksum is the one both
+    # processes computed from their gathered shards.
+    saved = AutoModelForCausalLM.from_pretrained(out / "policy")
+    init = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    assert {k: v.shape for k, v in saved.state_dict().items()} == {k: v.shape for k, v in init.state_dict().items()}
+    assert printed_checksums(log) == [weights_checksum(saved)] * 2
+    assert weights_checksum(saved) != weights_checksum(init)
+
+    log2 = resume_matches_uninterrupted(tmp_path, tiny_model_dir, out, "deepspeed_zero3_cpu.yaml", RESUME_OVERRIDES)
+    assert printed_checksums(log2) == printed_checksums(log)
+
+
+@pytest.mark.skipif(importlib.util.find_spec("deepspeed") is None, reason="deepspeed is not installed")
+def test_deepspeed_zero2_ppo_two_processes_critic_engine_and_resume(tmp_path, tiny_model_dir):
+    """PPO under ZeRO-2 over 2 CPU processes: the critic is a DeepSpeed engine of its own (own optimizer state
+    shards in ``critic/``), it learns (values move off the zero-initialised head), the policy replicas stay equal,
+    and a resume from the step-3 checkpoint ends where the uninterrupted run did."""
+    overrides = {**RESUME_OVERRIDES, "rl.algorithm": "ppo"}
+    out, log = launch(tmp_path, tiny_model_dir, "deepspeed_zero2_cpu.yaml", num_processes=2, timeout=600,
+                      overrides=overrides)
+    info = check_run(out, log, world=2, checkpoints=(3, 4))
+    assert info["distributed_type"] == "DEEPSPEED" and info["deepspeed_zero_stage"] == 2
+    critic = out / "checkpoints" / "step_00000004" / "critic"
+    assert sorted(p.name for p in critic.glob("*optim_states.pt")) == [
+        "zero_pp_rank_0_mp_rank_00_optim_states.pt", "zero_pp_rank_1_mp_rank_00_optim_states.pt"]
+    head = torch.load(critic / "mp_rank_00_model_states.pt", map_location="cpu", weights_only=False)["module"]
+    assert head["value_head.weight"].abs().sum() > 0  # zero at the start: the critic's optimizer stepped
+    rows = step_lines(out / "metrics.jsonl")
+    assert rows[0]["ppo/value_mean"] == 0.0 and rows[-1]["ppo/value_mean"] != 0.0
+    assert all(math.isfinite(r["value_loss"]) for r in rows)
+    assert policy_changed(tiny_model_dir, out / "policy")
+
+    log2 = resume_matches_uninterrupted(tmp_path, tiny_model_dir, out, "deepspeed_zero2_cpu.yaml", overrides)
+    assert printed_checksums(log2) == printed_checksums(log)

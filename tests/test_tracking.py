@@ -175,3 +175,182 @@ def test_wandb_mode_environment_variable_wins(tmp_path: Path, monkeypatch: pytes
     with Tracker(tmp_path, {"seed": 1}, wandb_mode="offline") as tracker:
         assert tracker.wandb_run is None and tracker.wandb_mode == "disabled"
     assert not (tmp_path / "wandb").exists()
+
+
+# --------------------------------------------------------------------------------------------
+# Grouping (group / job_type), tables, and reading back an offline run
+# --------------------------------------------------------------------------------------------
+
+from r1lib.tracking import (  # noqa: E402
+    completion_rows,
+    read_offline_run,
+    read_table,
+    stage_job_type,
+    table_path,
+    wandb_grouping,
+)
+
+
+def _record(i: int, k: int = 2) -> dict:
+    """A per-example record as r1lib.evaluation.evaluate keeps it (k samples)."""
+    return {"id": f"p{i}", "gold": str(10 + i), "answers": [str(10 + i), "0"][:k], "correct": [True, False][:k],
+            "lengths": [7 + i, 3][:k], "completions": [f"<answer> {10 + i} </answer>", "<answer> 0 </answer>"][:k]}
+
+
+def test_offline_run_has_group_job_type_config_and_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    run_dir = tmp_path / "runs" / "exp1" / "r1_zero"
+    config = {"name": "exp1", "rl": {"lr": 5e-5, "steps": 3}, "stage": {"big": "x" * 70_000}}  # > 2 log blocks
+    rows = completion_rows(10, ["Compute 1 + 9.", "Compute 2 + 9."], [_record(0), _record(1)])
+    with Tracker(run_dir, config, wandb_mode="offline", name="exp1-r1_zero", group="exp1",
+                 job_type=stage_job_type(run_dir, tmp_path / "runs" / "exp1")) as tracker:
+        tracker.log({"eval/pass@1": 0.25}, step=0)
+        tracker.log({"eval/pass@1": 0.75}, step=10)
+        tracker.log_table("eval/completions", rows, step=10)
+    run = read_offline_run(run_dir, wait=20)
+    assert run["complete"]
+    assert (run["group"], run["job_type"], run["name"], run["project"]) == ("exp1", "r1_zero", "exp1-r1_zero", "r1lib")
+    assert run["config"]["rl"] == {"lr": 5e-5, "steps": 3}
+    assert run["config"]["stage"]["big"] == "x" * 70_000  # a record split over blocks (FIRST/MIDDLE/LAST) reassembled
+    assert [h["eval/pass@1"] for h in run["history"]] == [0.25, 0.75]
+    table = run["summary"]["eval/completions"]
+    assert table["_type"] == "table-file" and table["nrows"] == 2 and table["ncols"] == 8
+    # The table's rows are the file W&B uploads on `wandb sync`, beside the .wandb file.
+    data = json.loads((Path(run["file"]).parent / "files" / table["path"]).read_text())
+    assert data["columns"] == ["step", "id", "prompt", "completion", "answer", "gold", "correct", "length"]
+    assert data["data"][1][:3] == [10, "p1", "Compute 2 + 9."] and data["data"][1][5:] == ["11", True, 8]
+    # ... and the same rows locally, for the HTML report.
+    assert read_table(table_path(run_dir, "eval/completions")) == rows
+
+
+def test_default_tracker_sends_no_group(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Backwards compatible: without group / job_type, wandb.init gets exactly the arguments it got before."""
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    calls: list[dict] = []
+
+    class Run:
+        def log(self, metrics: dict, step: int) -> None:
+            pass
+
+        def finish(self, exit_code: int = 0) -> None:
+            pass
+
+    fake = types.ModuleType("wandb")
+    fake.init = lambda **kwargs: calls.append(kwargs) or Run()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    Tracker(tmp_path / "a", {"seed": 1}, wandb_mode="offline").finish()
+    Tracker(tmp_path / "b", wandb_mode="offline", group="g", job_type="pretrain").finish()
+    assert set(calls[0]) == {"mode", "dir", "project", "name", "config", "reinit"}
+    assert (calls[1]["group"], calls[1]["job_type"]) == ("g", "pretrain")
+
+
+def test_log_table_local_jsonl_and_resume(tmp_path: Path) -> None:
+    with Tracker(tmp_path, wandb_mode="disabled") as tracker:
+        path = tracker.log_table("eval/completions", [{"prompt": "a", "correct": True}], step=0)
+        tracker.log_table("eval/completions", [{"prompt": "b", "correct": False}], step=5)
+        tracker.log_table("eval/completions", [{"prompt": "c", "correct": True}], step=10)
+    assert path == tmp_path / "tables" / "eval_completions.jsonl"
+    # A resumed run logs step 5 again: the rows from step 5 on are replaced, not duplicated.
+    with Tracker(tmp_path, wandb_mode="disabled") as tracker:
+        tracker.log_table("eval/completions", [{"prompt": "b2", "correct": True}, {"prompt": "b3"}], step=5)
+    assert [(r["step"], r["prompt"]) for r in read_table(path)] == [(0, "a"), (5, "b2"), (5, "b3")]
+    path.write_text('{"step": 0}\n[1]\n')
+    with pytest.raises(ValueError, match=r"eval_completions.jsonl:2: expected a JSON object"):
+        read_table(path)
+    with pytest.raises(ValueError, match="no usable characters"):
+        table_path(tmp_path, "//")
+
+
+def test_completion_rows() -> None:
+    rows = completion_rows(4, ["P0", "P1"], [_record(0), _record(1)], per_prompt=2)
+    assert [(r["prompt"], r["answer"], r["correct"], r["length"]) for r in rows] == [
+        ("P0", "10", True, 7), ("P0", "0", False, 3), ("P1", "11", True, 8), ("P1", "0", False, 3)]
+    assert all(r["step"] == 4 for r in rows) and rows[2]["gold"] == "11" and rows[2]["id"] == "p1"
+    assert completion_rows(4, ["P0"], []) == []
+    with pytest.raises(ValueError, match="1 prompts for 2 records"):
+        completion_rows(4, ["P0"], [_record(0), _record(1)])
+
+
+@pytest.mark.parametrize("rel, job_type", [
+    ("base_model_train", "pretrain"),
+    ("students/nano/base_model_train", "pretrain_nano"),
+    ("r1_zero", "r1_zero"),
+    ("ablation_grpo_vs_ppo/PPO_lambda1.0_seed2", "ablation_grpo_vs_ppo"),
+    ("ablation_length/short_to_long_seed0", "ablation_length"),
+    ("r1_pipeline/dev1", "sft_cold_start"),
+    ("r1_pipeline/dev2_no_lc", "reasoning_rl_no_lc"),
+    ("r1_pipeline/reward_model", "reward_model"),
+    ("r1_pipeline/dev3", "rejection_sft"),
+    ("r1_pipeline/r1/mixed", "rl_all_scenarios"),
+    ("distillation/students/nano/sft_seed1", "distill_nano"),
+    ("distillation/students/nano/rl/rl_seed0", "rl_nano"),
+    ("distillation/students/tiny/distilled_rl", "distill_rl_tiny"),
+    ("something_new/x", "something_new"),
+])
+def test_stage_job_type(tmp_path: Path, rel: str, job_type: str) -> None:
+    root = tmp_path / "runs" / "exp"
+    assert stage_job_type(root / rel, root) == job_type
+    assert stage_job_type(root / rel) == job_type  # inferred from the last 'runs' folder
+    assert wandb_grouping(root / rel) == {"group": "exp", "job_type": job_type}
+
+
+def test_stage_job_type_outside_runs(tmp_path: Path) -> None:
+    assert stage_job_type(tmp_path / "elsewhere", tmp_path / "runs" / "exp") is None
+    if "runs" not in tmp_path.parts:  # no runs/ folder above: nothing to infer, no job type (as before)
+        assert stage_job_type(tmp_path / "out") is None and wandb_grouping(tmp_path / "out") == {}
+    assert wandb_grouping(tmp_path / "runs" / "exp", group="mine") == {"group": "mine"}
+
+
+def test_rl_engine_logs_group_job_type_and_completions_table(tmp_path: Path, tiny_model_dir: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """The RL engine end to end (2 tiny steps): its offline W&B run carries the experiment as group, the stage as
+    job type, the resolved config, and the held-out completions table at each evaluation (also in tables/)."""
+    from conftest import write_tiny_config
+
+    from r1lib.config import load_config
+    from r1lib.evaluation import held_out
+    from r1lib.training.rl import RLTrainer
+
+    monkeypatch.setenv("WANDB_SILENT", "true")
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    cfg = load_config(write_tiny_config(
+        tmp_path, "trk", "rl: {steps: 2, batch_size: 4, num_generations: 2, mini_batches: 2, max_new_tokens: 8, "
+        "eval_every: 2, eval_k: 2, eval_limit: 3, checkpoint_every: 2, lr: 1.0e-3, sampler: hf}",
+        "eval: {max_new_tokens: 8}"))
+    out = cfg.runs_path / "r1_zero"
+    RLTrainer(cfg, init_model=tiny_model_dir, out_dir=out, progress=False).train()
+    run = read_offline_run(out, wait=20)
+    assert run["complete"]
+    assert (run["group"], run["job_type"], run["name"]) == ("trk", "r1_zero", "trk-r1_zero")
+    assert run["config"]["rl"]["steps"] == 2 and run["config"]["name"] == "trk"
+    tables = [h["eval/completions"] for h in run["history"] if "eval/completions" in h]
+    assert [t["nrows"] for t in tables] == [3, 3]  # step 0 and step 2, one sample per held-out problem
+    rows = read_table(table_path(out, "eval/completions"))
+    assert [r["step"] for r in rows] == [0, 0, 0, 2, 2, 2]
+    assert [r["prompt"] for r in rows[:3]] == [ex.problem for ex in held_out(cfg, "test")[:3]]
+    assert all(isinstance(r["correct"], bool) and r["length"] >= 1 for r in rows)
+
+
+def test_sft_stage_runs_are_grouped_from_their_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The TRL stages (SFT, reward model) start their W&B run without a config at hand: group and job type come
+    from the run folder's place under runs/<experiment>/."""
+    from r1lib.training.sft import _wandb_run
+
+    calls: list[dict] = []
+
+    class Run:
+        def finish(self, exit_code: int = 0) -> None:
+            pass
+
+    fake = types.ModuleType("wandb")
+    fake.init = lambda **kwargs: calls.append(kwargs) or Run()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    with _wandb_run("offline", tmp_path / "runs" / "exp2" / "r1_pipeline" / "dev1", "sft-dev1") as run:
+        assert isinstance(run, Run)
+    with _wandb_run("offline", tmp_path / "runs" / "exp2" / "distillation" / "students" / "nano" / "sft_seed0", "s"):
+        pass
+    with _wandb_run("offline", tmp_path / "elsewhere", "s"):
+        pass
+    assert [(c.get("group"), c.get("job_type")) for c in calls] == [
+        ("exp2", "sft_cold_start"), ("exp2", "distill_nano"), (None, None)]

@@ -11,6 +11,10 @@ of this module:
 - :func:`critic_loss` once per mini-batch: the clipped value loss, added to the policy loss with the
   weight ``rl.vf_coef``.
 
+Under DeepSpeed (ZeRO-1/2/3) the critic is its own DeepSpeed engine (:func:`deepspeed_critic`), with its own
+optimizer, backward and step, as OpenRLHF does: accelerate trains one DeepSpeed engine per ``Accelerator``.
+Without DeepSpeed one optimizer holds both models' parameter groups.
+
 The policy loss itself is the shared clipped surrogate (``r1lib.algorithms.losses.policy_loss``) with
 per-token advantages ``(B, T)`` instead of GRPO's one advantage per completion.
 
@@ -197,7 +201,8 @@ def build_critic(rl_cfg: Any, policy_model: nn.Module, init_model_path: Any, tok
       (the trainer calls this before any update), plus a zero-initialised value head. Same size as the
       policy: the cost the paper counts against PPO ([V2 A.3]: "the value model is about the same size
       as the policy"). Copying from ``policy_model`` (already loaded, on its device) rather than
-      reloading ``init_model_path``; the path is only named in errors.
+      reloading ``init_model_path``, except under ZeRO-3, where the loaded policy is already partitioned
+      and the body is loaded again from ``init_model_path``.
     - ``"separate"``: a separate small Llama of preset ``rl_cfg.critic_preset`` (``r1lib.models.
       build_model``), **randomly initialised** (seed 0), plus a value
       head. DEVIATION (none from the paper, which uses a policy-sized critic): a cheaper critic to test
@@ -208,8 +213,17 @@ def build_critic(rl_cfg: Any, policy_model: nn.Module, init_model_path: Any, tok
     """
     kind = getattr(rl_cfg, "critic", "value_head")
     if kind == "value_head":
+        source = policy_model
+        if any(hasattr(p, "ds_id") for p in policy_model.parameters()):
+            # ZeRO-3: transformers loaded the policy already partitioned (deepspeed.zero.Init), and a deep copy
+            # would copy empty shards; load the same initial weights again (partitioned the same way).
+            from r1lib.models import load_model
+
+            first = next(policy_model.parameters())
+            source, _ = load_model(init_model_path, dtype=str(first.dtype).removeprefix("torch."),
+                                   device=str(first.device))
         try:
-            body = copy.deepcopy(_backbone(policy_model))
+            body = _backbone(source) if source is not policy_model else copy.deepcopy(_backbone(policy_model))
         except ValueError as err:
             raise ValueError(f"rl.critic='value_head' with the model from {init_model_path}: {err}") from None
         hidden = int(policy_model.config.hidden_size)
@@ -226,6 +240,37 @@ def build_critic(rl_cfg: Any, policy_model: nn.Module, init_model_path: Any, tok
         raise ValueError(f"unknown rl.critic {kind!r}; choose 'value_head' or 'separate'")
     critic.requires_grad_(True)
     return critic.train()
+
+
+def deepspeed_critic(critic: nn.Module, accelerator: Any, *, lr: float, weight_decay: float) -> Any:
+    """The critic as a DeepSpeed engine of its own, next to the policy's (which ``accelerator.prepare`` made).
+
+    Why ``deepspeed.initialize`` directly and not accelerate: ``Accelerator.prepare`` builds one engine from the
+    *last* module it is given (two models in one call both become that engine), and ``Accelerator.backward``
+    drives the first engine it prepared; accelerate's several ``deepspeed_plugins`` serve one trained model plus
+    models in inference (a teacher), and must be given when the Accelerator is built, while the trainer takes a
+    ready one. TRL prepares its reference model the same way (``trl.models.prepare_deepspeed``).
+
+    The config is the policy's, as accelerate completed it (ZeRO stage, micro-batch, precision, gradient
+    clipping: the critic is clipped separately, as without DeepSpeed), minus any ``optimizer`` / ``scheduler``
+    block: the critic's optimizer is our AdamW with its own learning rate (``rl.critic_lr``), mapped to
+    DeepSpeed's CPU Adam when the config offloads the optimizer (as accelerate does for the policy). The
+    trainer calls ``engine.backward(vf_coef * value_loss)`` and ``engine.step()`` per mini-batch and saves it
+    with ``engine.save_checkpoint`` next to accelerate's state.
+    """
+    import deepspeed
+    from accelerate.utils.deepspeed import map_pytorch_optim_to_deepspeed
+
+    config = copy.deepcopy(accelerator.state.deepspeed_plugin.deepspeed_config)
+    config.pop("optimizer", None)
+    config.pop("scheduler", None)
+    optimizer = torch.optim.AdamW([p for p in critic.parameters() if p.requires_grad], lr=lr,
+                                  weight_decay=weight_decay)
+    offload = config.get("zero_optimization", {}).get("offload_optimizer", {}).get("device", "none")
+    if offload not in (None, "none") and config.get("zero_force_ds_cpu_optimizer", True):
+        optimizer = map_pytorch_optim_to_deepspeed(optimizer)
+    engine, *_ = deepspeed.initialize(model=critic, optimizer=optimizer, config=config)
+    return engine
 
 
 def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:

@@ -1,17 +1,20 @@
-"""Benchmark loaders: GSM8K, MATH-500, AIME 2024, AMC 2023 and Countdown, as lists of ``Example``.
+"""Benchmark loaders: GSM8K, MATH-500, AIME 2024, AMC 2023, MATH and Countdown, as lists of ``Example``.
 
 :func:`load_benchmark` resolves ``name_or_path`` in this order:
 
 a. an existing local ``.jsonl`` file;
-b. a known short name (:data:`LOCAL_FILES`: ``gsm8k``, ``math500``, ``aime24``, ``amc23``,
-   ``countdown``) looked up in the data directory: ``data_dir`` if given, else the environment
-   variable ``R1LIB_DATA_DIR``, else ``R1LIB_SHARED_DATA``, else ``<repo>/../shared/data`` (repo =
-   the parent of the ``r1lib`` package directory). If that file is missing, the hub copy is tried;
+b. a known short name (:data:`LOCAL_FILES`: ``gsm8k``, ``math500``, ``aime24``, ``amc23``, ``math``,
+   ``countdown``): the split's file is looked up in each of the data directories of :func:`data_dirs`,
+   first found wins: ``data_dir`` if given, then ``$R1LIB_DATA_DIR`` if set, then the files shipped with the
+   package (:data:`SHIPPED_DATA_DIR`, ``r1lib/data/benchmarks``: the test splits of GSM8K, MATH-500, AIME 2024
+   and AMC 2023, see ``SOURCES.md`` there). A split found in none of them (GSM8K train, MATH, Countdown) comes
+   from the dataset hub (:data:`HUB_SOURCES`);
 c. a hub dataset id (``owner/name``) via ``datasets.load_dataset``, with a field mapping for the
-   known ids in :data:`HUB_SOURCES` and a generic one (``problem``/``question``, ``answer``) else.
+   known ids in :data:`HUB_SOURCES` and a generic one (``problem``/``question``, ``answer``) else;
+d. a list of any of the above: their rows concatenated in order (a training mix such as GSM8K + MATH).
 
-Local JSONL row schema (the files in ../shared/data, see SOURCES.md there): ``id`` (str or int),
-``problem`` (non-empty str) and ``answer`` (str, int or float; coerced to a string, integral floats
+Local JSONL row schema (the shipped files; a data directory's files in the same layout): ``id`` (str or
+int), ``problem`` (non-empty str) and ``answer`` (str, int or float; coerced to a string, integral floats
 without ``.0``) are required; ``solution`` (str or null) is optional; every other field goes to
 ``Example.meta``. Countdown rows must also carry ``nums`` (list of int) and ``target`` (int).
 A malformed row raises :class:`BenchmarkError` with ``"<path>:<line>: ..."``.
@@ -20,14 +23,18 @@ A malformed row raises :class:`BenchmarkError` with ``"<path>:<line>: ..."``.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, Sequence
 
 from r1lib.tasks.base import Example
 from r1lib.tasks.countdown import countdown_problem
+
+
+log = logging.getLogger(__name__)
 
 
 class BenchmarkError(Exception):
@@ -39,26 +46,39 @@ LOCAL_FILES: dict[str, dict[str, str]] = {
     "math500": {"test": "math500/test.jsonl"},
     "aime24": {"test": "aime24/test.jsonl"},
     "amc23": {"test": "amc23/test.jsonl"},
+    # MATH (Hendrycks et al. 2021), 7,500 train / 5,000 test; MATH-500 is a subset of its test split. Not shipped:
+    # a data directory's copy if there is one, else the hub (HUB_SOURCES).
+    "math": {"train": "math/train.jsonl", "test": "math/test.jsonl"},
     # "d1_cd3": the 256 three-number problems of d1 (diffu-GRPO), see SOURCES.md.
     "countdown": {"test": "countdown/tinyzero_test.jsonl", "train": "countdown/train_first10240.jsonl",
                   "d1_cd3": "countdown/d1_cd3_test.jsonl"},
 }
-"""Short name -> split -> file path relative to the data directory."""
+"""Short name -> split -> file path relative to a data directory."""
+
+SHIPPED_DATA_DIR: Path = Path(__file__).resolve().parents[1] / "data" / "benchmarks"
+"""The benchmark files shipped as package data (``r1lib/data/benchmarks``; provenance, licences and checksums in
+its ``SOURCES.md``). Found next to this module both in a clone and in an installed wheel (package data)."""
+
+DATA_DIR_ENV = "R1LIB_DATA_DIR"
+"""Environment variable naming an extra data directory, searched before the shipped files."""
 
 ALIASES = {"math-500": "math500", "math_500": "math500", "aime2024": "aime24", "aime_2024": "aime24",
-           "amc2023": "amc23", "amc_2023": "amc23"}
+           "amc2023": "amc23", "amc_2023": "amc23", "hendrycks_math": "math", "competition_math": "math"}
 
 _REQUIRED = ("id", "problem", "answer")
 _TINYZERO_TEST_ROWS = (327680, 328704)  # TinyZero's countdown.py: train = rows [0, 327680), test = next 1024
 
 
-def default_data_dir() -> Path:
-    """``data_dir`` when none is given: ``$R1LIB_DATA_DIR``, ``$R1LIB_SHARED_DATA``, or ../shared/data."""
-    for var in ("R1LIB_DATA_DIR", "R1LIB_SHARED_DATA"):
-        value = os.environ.get(var)
-        if value:
-            return Path(value).expanduser()
-    return Path(__file__).resolve().parents[2].parent / "shared" / "data"
+def data_dirs(data_dir: str | os.PathLike[str] | None = None) -> list[Path]:
+    """The directories searched for a short name's file, in order: ``data_dir`` (if given), ``$R1LIB_DATA_DIR``
+    (if set), then :data:`SHIPPED_DATA_DIR`. A set missing from the first is looked up in the next, so a directory
+    with extra sets (e.g. Countdown) does not hide the shipped ones."""
+    dirs = [Path(data_dir).expanduser()] if data_dir is not None else []
+    env = os.environ.get(DATA_DIR_ENV)
+    if env:
+        dirs.append(Path(env).expanduser())
+    dirs.append(SHIPPED_DATA_DIR)
+    return list(dict.fromkeys(dirs))  # the same directory twice is searched once
 
 
 # --- row validation -----------------------------------------------------------------------------------
@@ -133,7 +153,9 @@ def load_jsonl(path: Path, task: str, limit: int | None = None) -> list[Example]
 
 # --- hub sources --------------------------------------------------------------------------------------
 
-Converter = Callable[[dict[str, Any], int, str], dict[str, Any]]
+Converter = Callable[[dict[str, Any], int, str], "dict[str, Any] | None"]
+"""``(hub row, index, our split) -> row in the local schema``, or None for a row that has no usable reference
+answer (skipped, counted and logged by :func:`_load_hub`)."""
 
 
 def _gsm8k(row: dict[str, Any], i: int, split: str) -> dict[str, Any]:
@@ -148,6 +170,18 @@ def _gsm8k(row: dict[str, Any], i: int, split: str) -> dict[str, Any]:
 def _math500(row: dict[str, Any], i: int, split: str) -> dict[str, Any]:
     return {"id": row.get("unique_id", f"math500-{i}"), "problem": row["problem"], "answer": row["answer"],
             "solution": row.get("solution"), "subject": row.get("subject"), "level": row.get("level")}
+
+
+def _math_lighteval(row: dict[str, Any], i: int, split: str) -> dict[str, Any] | None:
+    """DigitalLearningGmbH/MATH-lighteval (problem, level, type, solution): MATH has no answer field; its reference
+    answer is the solution's last ``\\boxed{}``, as in MATH-500's own conversion (SOURCES.md)."""
+    from r1lib.grading import last_boxed  # lazy: only this hub set needs it
+
+    answer = last_boxed(row["solution"])
+    if answer is None or not answer.strip():
+        return None
+    return {"id": f"math-{split}-{i:04d}", "problem": row["problem"], "answer": answer.strip(),
+            "solution": row["solution"], "level": row.get("level"), "subject": row.get("type")}
 
 
 def _strip_zeros(answer: Any) -> Any:
@@ -206,6 +240,9 @@ HUB_SOURCES: dict[str, list[HubSource]] = {
     "aime24": [HubSource("HuggingFaceH4/aime_2024", None, {"test": "train"}, _aime_h4),
                HubSource("Maxwell-Jia/AIME_2024", None, {"test": "train"}, _aime_maxwell)],
     "amc23": [HubSource("math-ai/amc23", None, {"test": "test"}, _amc23)],
+    # The whole of MATH in one config (EleutherAI/hendrycks_math splits it into one config per subject).
+    "math": [HubSource("DigitalLearningGmbH/MATH-lighteval", "default", {"train": "train", "test": "test"},
+                       _math_lighteval)],
     "countdown": [HubSource("Jiayi-Pan/Countdown-Tasks-3to4", None, {"test": "train", "train": "train"},
                             _countdown, rows={"test": _TINYZERO_TEST_ROWS, "train": (0, _TINYZERO_TEST_ROWS[0])})],
 }
@@ -231,14 +268,20 @@ def _load_hub(source: HubSource, short: str, split: str, limit: int | None) -> l
     start, stop = source.rows.get(split, (0, None))
     if limit is not None:
         stop = start + limit if stop is None else min(stop, start + limit)
-    out = []
+    out, skipped = [], []
     for i, row in _take(ds, start, stop):
         where = f"{source.path}[{source.splits[split]}] row {start + i}"
         try:
             converted = source.convert(dict(row), i, split)
         except (KeyError, TypeError, ValueError) as err:
             raise BenchmarkError(f"{where}: unexpected fields ({type(err).__name__}: {err})") from err
+        if converted is None:
+            skipped.append(start + i)
+            continue
         out.append(row_to_example(converted, short, where))
+    if skipped:
+        log.warning("%s[%s]: skipped %d rows without a reference answer (rows %s)", source.path,
+                    source.splits[split], len(skipped), skipped[:10])
     return out
 
 
@@ -252,16 +295,35 @@ def _task_for_path(path: Path) -> str:
     return parent if parent in LOCAL_FILES else path.stem
 
 
-def load_benchmark(name_or_path: str, *, split: str = "test", limit: int | None = None,
-                   data_dir: Path | None = None) -> list[Example]:
+def load_benchmark(name_or_path: str | os.PathLike[str] | Sequence[str | os.PathLike[str]], *, split: str = "test",
+                   limit: int | None = None, data_dir: str | os.PathLike[str] | None = None) -> list[Example]:
     """Load a benchmark as ``Example`` objects (``Example.task`` = the short name).
 
-    ``split`` picks the file for a short name (``"test"``; also ``"train"`` for gsm8k and countdown,
-    ``"d1_cd3"`` for countdown); it is ignored for a path. ``limit`` keeps the first rows.
-    See the module docstring for the resolution order. Raises :class:`BenchmarkError`.
+    ``split`` picks the file for a short name (``"test"``; also ``"train"`` for gsm8k, math and countdown,
+    ``"d1_cd3"`` for countdown); it is ignored for a path. ``limit`` keeps the first rows. A list or tuple of
+    names/paths gives their rows concatenated in order (``limit`` then applies to the whole); each row keeps its
+    own set's ``task``. See the module docstring for the resolution order. Raises :class:`BenchmarkError`.
     """
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise BenchmarkError(f"limit must be None or an int >= 0, got {limit!r}")
+    if isinstance(name_or_path, (list, tuple)):
+        if not name_or_path:
+            raise BenchmarkError("an empty list of benchmarks: name at least one")
+        rows: list[Example] = []
+        for item in name_or_path:
+            if limit is not None and len(rows) >= limit:
+                break
+            rows += _load_one(item, split, None if limit is None else limit - len(rows), data_dir)
+        return rows
+    return _load_one(name_or_path, split, limit, data_dir)
+
+
+def _load_one(name_or_path: Any, split: str, limit: int | None,
+              data_dir: str | os.PathLike[str] | None) -> list[Example]:
+    """:func:`load_benchmark` for one name, path or hub id."""
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise BenchmarkError(f"a benchmark is a name, a .jsonl path or a hub id (a string), got "
+                             f"{type(name_or_path).__name__}: {name_or_path!r}")
     text = str(name_or_path)
     path = Path(text).expanduser()
     if path.is_file():
@@ -275,16 +337,16 @@ def load_benchmark(name_or_path: str, *, split: str = "test", limit: int | None 
     hub_by_id = {src.path.lower(): (name, src) for name, srcs in HUB_SOURCES.items() for src in srcs}
     tried: list[str] = []
     if short in LOCAL_FILES:
-        splits = sorted(set(LOCAL_FILES[short]) | {s for src in HUB_SOURCES[short] for s in src.splits})
+        splits = sorted(set(LOCAL_FILES[short]) | {s for src in HUB_SOURCES.get(short, []) for s in src.splits})
         if split not in splits:
             raise BenchmarkError(f"benchmark {short!r} has no split {split!r}; available: {splits}")
         if split in LOCAL_FILES[short]:
-            base = Path(data_dir).expanduser() if data_dir is not None else default_data_dir()
-            local = base / LOCAL_FILES[short][split]
-            if local.is_file():
-                return load_jsonl(local, short, limit)
-            tried.append(f"local file {local} (not found)")
-        sources = [src for src in HUB_SOURCES[short] if split in src.splits]
+            for base in data_dirs(data_dir):
+                local = base / LOCAL_FILES[short][split]
+                if local.is_file():
+                    return load_jsonl(local, short, limit)
+                tried.append(f"local file {local} (not found)")
+        sources = [src for src in HUB_SOURCES.get(short, []) if split in src.splits]
     elif "/" in text and text.lower() in hub_by_id:
         short, source = hub_by_id[text.lower()]
         if split not in source.splits:

@@ -14,8 +14,8 @@ Difficulty levels:
 4. 4 numbers in 1..99, target 10..100 (the TinyZero 4-number setting).
 5. like 4, and the construction uses at least one * or /.
 
-The problem wording is that of ../shared/data/countdown/*.jsonl (TinyZero's question, without its
-chat template).
+The problem wording is that of TinyZero's Countdown prompts (its question, without its chat template), so that
+the public Countdown test files (``load_benchmark("countdown")``, from ``$R1LIB_DATA_DIR``) read the same.
 """
 
 from __future__ import annotations

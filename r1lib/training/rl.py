@@ -22,10 +22,20 @@ One step (``RLTrainer._step``), docs/paper.md §2.1-2.2, with our deviations mar
 Determinism and resume: the prompts of step ``s`` and the sampling seed are functions of ``(seed, s,
 rank)``, not of a running RNG, so a run resumed from a checkpoint replays exactly the steps an
 uninterrupted run would have taken (tested: kill -9 mid-run, resume, identical final metrics).
+
+Several processes (``accelerate launch``, ``r1lib.launch``): DDP, DeepSpeed ZeRO-2 and ZeRO-3. Under ZeRO-3 the
+policy's parameters are sharded: every sampling call (rollouts, and the evaluation, which only the main process
+runs but every process enters) gathers them once (TRL's ``unwrap_model_for_generation``, made safe for unequal
+generations by ``r1lib.launch.unwrap_for_generation``); the reference model is sharded too (TRL's
+``prepare_deepspeed``), and its reset, the checkpoints' reference copy and the final ``policy/`` gather what
+they copy (``r1lib.launch.gathered_parameters``). PPO's critic is a DeepSpeed engine of its own under DeepSpeed
+(``r1lib.algorithms.ppo.deepspeed_critic``). Tested with 2 CPU processes: ZeRO-2 GRPO and PPO, ZeRO-3 GRPO,
+each resumed from a checkpoint to the same result as without the interruption (tests/test_rl_distributed.py).
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import json
@@ -34,7 +44,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Iterator, Sequence
 
 import torch
 
@@ -46,6 +56,7 @@ from r1lib.tasks.base import Example
 
 CKPT_PREFIX = "step_"
 TRAINER_STATE = "trainer_state.pt"
+CRITIC_DIR = "critic"  # PPO under DeepSpeed: the critic engine's checkpoint (tag) inside a step folder
 SELF_CORRECTIONS = "self_corrections.jsonl"
 
 
@@ -135,7 +146,7 @@ class RLTrainer:
     def __init__(self, cfg: Any, *, init_model: str | os.PathLike, out_dir: str | os.PathLike,
                  train_examples: Sequence[Example] | None = None, eval_examples: Sequence[Example] | None = None,
                  accelerator: Any = None, progress: bool | str = False,
-                 initial_eval: dict[str, float] | None = None) -> None:
+                 initial_eval: dict[str, float] | None = None, vllm_factory: Callable[..., Any] | None = None) -> None:
         from accelerate import Accelerator
 
         from r1lib.evaluation import held_out, train_problems
@@ -145,6 +156,14 @@ class RLTrainer:
 
         self.cfg = cfg
         self.rl = cfg.rl
+        self._vllm_factory = vllm_factory
+        if self.rl.sampler == "vllm":  # before any work: no model loaded, no folder written
+            from r1lib.sampling_vllm import VLLMUnavailableError, require_vllm
+
+            try:
+                require_vllm("rl.sampler")
+            except VLLMUnavailableError as err:
+                raise TrainingError(str(err)) from None
         # The step-0 evaluation of the initial model, when the caller already has it (ablations evaluate
         # the same base model once for all arms and seeds): logged instead of evaluating again.
         self.initial_eval = dict(initial_eval) if initial_eval else None
@@ -181,45 +200,61 @@ class RLTrainer:
         except ValueError as err:
             raise TrainingError(f"rl.prompt_format: {err}") from None
         model.config.use_cache = False
+        if self.rl.gradient_checkpointing:  # active in train mode only: the samplers generate in eval mode, with a cache
+            model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         self.ref = None
         if self.rl.beta > 0 or (self.rl.algorithm == "ppo" and self.rl.kl_in == "reward"):
             # DEVIATION (none from the paper): the reference starts as the initial policy and is reset
             # every ref_reset_every steps (paper: 400 of 10,400).
-            self.ref = copy.deepcopy(model).eval().requires_grad_(False)
+            if any(hasattr(p, "ds_id") for p in model.parameters()):
+                # ZeRO-3: transformers loaded the policy already partitioned (deepspeed.zero.Init; accelerate sets
+                # its DeepSpeed config for transformers whatever zero3_init_flag says), so a deep copy would copy
+                # empty shards. Load the initial weights once more, as TRL loads its ZeRO-3 reference.
+                ref, _ = load_model(init_model, dtype=cfg.model.dtype, device=str(self.acc.device))
+            else:
+                ref = copy.deepcopy(model)
+            self.ref = ref.eval().requires_grad_(False)
         self.ref_reset_every = self.rl.ref_reset_every or scaled_ref_reset_every(self.rl.steps)
         self.schedule = length_schedule(self.rl.max_new_tokens, self.rl.max_new_tokens_schedule, self.rl.steps)
 
         self.critic = None
-        if self.rl.algorithm == "ppo" and getattr(self.acc.state, "deepspeed_plugin", None) is not None:
-            # accelerate gives one DeepSpeed engine per model; policy + critic would need two engines
-            # (as OpenRLHF does). Not implemented: say so instead of failing deep inside accelerate.
-            raise TrainingError("rl.algorithm='ppo' under DeepSpeed is not supported (the critic needs its own "
-                                "DeepSpeed engine); run PPO with DDP (experiments/accelerate/ddp_*.yaml) or 1 process")
+        ds = getattr(self.acc.state, "deepspeed_plugin", None)
         params: list[dict[str, Any]] = [{"params": [p for p in model.parameters() if p.requires_grad],
                                          "lr": self.rl.lr}]
+        critic_lr = self.rl.critic_lr or 10 * self.rl.lr
         if self.rl.algorithm == "ppo":
             from r1lib.algorithms.ppo import build_critic
 
             self.critic = build_critic(self.rl, model, init_model, self.tokenizer).to(self.acc.device)
-            params.append({"params": [p for p in self.critic.parameters() if p.requires_grad],
-                           "lr": self.rl.critic_lr or 10 * self.rl.lr})
+            if ds is None:  # one optimizer for both; under DeepSpeed the critic gets an engine of its own (below)
+                params.append({"params": [p for p in self.critic.parameters() if p.requires_grad], "lr": critic_lr})
         optimizer = torch.optim.AdamW(params, lr=self.rl.lr, weight_decay=self.rl.weight_decay)
-        ds = getattr(self.acc.state, "deepspeed_plugin", None)
         if ds is not None:  # DeepSpeed needs a micro-batch size even without a dataloader (TRL does the same)
-            if ds.zero_stage == 3:
-                # ZeRO-3 shards the parameters: generation (main-process-only eval, rollouts of different
-                # lengths per process) then issues unmatched all-gathers and hangs (seen on CPU, 2 processes),
-                # and the reference copy / final save need gathered weights. Refuse rather than hang.
-                raise TrainingError("DeepSpeed ZeRO-3 is not supported by the r1lib engine yet (generation from "
-                                    "sharded weights hangs); use ZeRO-2: experiments/accelerate/deepspeed_zero2.yaml")
             ds.deepspeed_config["train_micro_batch_size_per_gpu"] = self.mb_rows
             ds.deepspeed_config["gradient_accumulation_steps"] = 1
-            if self.rl.max_grad_norm:
-                ds.deepspeed_config["gradient_clipping"] = self.rl.max_grad_norm
-        if self.critic is not None:
+            # rl.max_grad_norm: None means no clipping (0 for DeepSpeed), not accelerate's "auto" default of 1.0
+            ds.deepspeed_config["gradient_clipping"] = self.rl.max_grad_norm or 0.0
+        if self.critic is not None and ds is None:
             self.model, self.critic, self.optimizer = self.acc.prepare(model, self.critic, optimizer)
         else:
             self.model, self.optimizer = self.acc.prepare(model, optimizer)
+        self._critic_engine = None  # the critic's own DeepSpeed engine (PPO under DeepSpeed)
+        if self.critic is not None and ds is not None:
+            from r1lib.algorithms.ppo import deepspeed_critic
+
+            self.critic = self._critic_engine = deepspeed_critic(self.critic, self.acc, lr=critic_lr,
+                                                                 weight_decay=self.rl.weight_decay)
+        # ZeRO-3 (the policy's parameters are sharded): the reference is sharded the same way, as TRL prepares it
+        # (``prepare_deepspeed``: an inference-only DeepSpeed engine, no optimizer); generation gathers the
+        # policy's weights once per call (_generation_weights), and the reference reset, checkpoints and final
+        # save gather what they copy.
+        # Under ZeRO-1/2 the reference stays a plain copy on every process (TRL would wrap it in a stage-0
+        # engine, which changes nothing on one device).
+        self.zero3 = ds is not None and ds.zero_stage == 3
+        if self.zero3 and self.ref is not None:
+            from trl.models import prepare_deepspeed
+
+            self.ref = prepare_deepspeed(self.ref, self.acc)
         self.step = 0
         self.train_seconds = 0.0
         self._sampler = None
@@ -231,6 +266,36 @@ class RLTrainer:
         """The bare policy module (no DDP/DeepSpeed wrapper): for generation and saving."""
         return self.acc.unwrap_model(self.model)
 
+    @contextlib.contextmanager
+    def _generation_weights(self) -> Iterator[None]:
+        """Around every call of the in-process samplers (rollouts, evaluation), on every process together.
+
+        Under ZeRO-3 each forward pass all-gathers the parameters layer by layer, a collective: generations of
+        different lengths per process, or on the main process only (evaluation), issue unmatched gathers and hang.
+        TRL's ``unwrap_model_for_generation`` gathers the whole policy once and removes DeepSpeed's forward hooks
+        for the block (the memory of one full copy per process, as TRL's GRPOTrainer); ``r1lib.launch.
+        unwrap_for_generation`` also detaches the one hook TRL leaves, which would still hang. vLLM holds its own
+        copy of the weights (pushed after each step), so nothing is gathered for it.
+        """
+        if not self.zero3 or self.rl.sampler == "vllm":
+            yield
+            return
+        from r1lib.launch import unwrap_for_generation
+
+        with unwrap_for_generation(self.model, self.acc):
+            yield
+
+    def _reset_ref(self) -> None:
+        """Hard-reset the reference to the current policy (paper: every 400 steps). Under ZeRO-3 both are sharded:
+        the policy is gathered read-only, the reference gathered for writing (rank 0's copy is broadcast and
+        re-sharded on exit, ``r1lib.launch.gathered_parameters``); a collective, as every step is."""
+        from r1lib.launch import gathered_parameters
+
+        ref = self.acc.unwrap_model(self.ref)
+        with gathered_parameters(self.policy.parameters()), \
+                gathered_parameters(ref.parameters(), modifier_rank=0), torch.no_grad():
+            ref.load_state_dict(self.policy.state_dict())
+
     def sampler(self):
         if self._sampler is None:
             from r1lib.sampling import make_sampler
@@ -238,9 +303,14 @@ class RLTrainer:
             backend = self.rl.sampler
             kw: dict[str, Any] = {"num_threads": self.rl.num_threads, "batch_size": max(64, self.rl.batch_size),
                                   "add_special_tokens": self.prompt_format.add_special_tokens}
-            if backend == "vllm":  # vLLM serves from a path; weights are synced at scale by TRL-style code (not on CPU)
-                raise TrainingError("rl.sampler='vllm' needs GPUs; use 'kv' or 'hf' on CPU")
-            self._sampler = make_sampler(self.policy, self.tokenizer, backend=backend, **kw)
+            if backend == "vllm":  # TRL's vLLM integration, colocated or a server (rl.vllm)
+                from r1lib.sampling_vllm import VLLMRolloutSampler
+
+                self._sampler = VLLMRolloutSampler(self.policy, self.acc, self.tokenizer, self.rl.vllm,
+                                                   add_special_tokens=self.prompt_format.add_special_tokens,
+                                                   factory=self._vllm_factory)
+            else:
+                self._sampler = make_sampler(self.policy, self.tokenizer, backend=backend, **kw)
         return self._sampler
 
     def max_new_tokens(self, step: int) -> int:
@@ -265,7 +335,12 @@ class RLTrainer:
 
     def save_checkpoint(self) -> Path:
         """accelerate's ``save_state`` (policy, optimizer, critic, every process's RNG; DeepSpeed-aware)
-        plus the reference model and our counters, into a temp folder renamed when complete (atomic)."""
+        plus the reference model and our counters, into a temp folder renamed when complete (atomic).
+
+        Under DeepSpeed PPO's critic engine writes its own checkpoint to ``critic/`` (DeepSpeed's layout). The
+        reference is stored whole in ``trainer_state.pt`` (gathered under ZeRO-3 by every process)."""
+        from r1lib.launch import full_state_dict
+
         final = self.ckpt_dir / f"{CKPT_PREFIX}{self.step:08d}"
         tmp = self.ckpt_dir / f".tmp-{CKPT_PREFIX}{self.step:08d}"
         if self.acc.is_main_process:
@@ -273,12 +348,16 @@ class RLTrainer:
             tmp.mkdir(parents=True)
         self.acc.wait_for_everyone()
         self.acc.save_state(str(tmp), safe_serialization=False)
+        if self._critic_engine is not None:  # a collective: every process writes its ZeRO shards
+            self._critic_engine.save_checkpoint(str(tmp), tag=CRITIC_DIR, save_latest=False)
+        ref_state = None
+        if self.ref is not None and (self.zero3 or self.acc.is_main_process):
+            ref_state = full_state_dict(self.acc.unwrap_model(self.ref))
         # Every process writes its own files (RNG state, ZeRO shards); the folder is renamed only after all did.
         self.acc.wait_for_everyone()
         if self.acc.is_main_process:
             torch.save({"step": self.step, "data_position": self.data.position(self.step),
-                        "train_seconds": self.train_seconds,
-                        "ref": self.ref.state_dict() if self.ref is not None else None,
+                        "train_seconds": self.train_seconds, "ref": ref_state,
                         "config": self.cfg.model_dump(mode="json")}, tmp / TRAINER_STATE)
             if final.exists():
                 shutil.rmtree(final)
@@ -290,8 +369,16 @@ class RLTrainer:
         return final
 
     def load_checkpoint(self, path: Path) -> None:
+        """Restore what :meth:`save_checkpoint` wrote; every process calls it (DeepSpeed loads are collective)."""
+        from r1lib.launch import load_full_state_dict
+
+        if self._critic_engine is not None and not (path / CRITIC_DIR).is_dir():
+            raise TrainingError(f"checkpoint {path} has no {CRITIC_DIR}/ (the PPO critic's DeepSpeed engine): it was "
+                                f"written by a run without DeepSpeed; resume with the same kind of launch")
         try:
             self.acc.load_state(str(path))
+            if self._critic_engine is not None:
+                self._critic_engine.load_checkpoint(str(path), tag=CRITIC_DIR)
             state = torch.load(path / TRAINER_STATE, map_location="cpu", weights_only=False)
         except (OSError, RuntimeError, EOFError, KeyError) as err:
             raise TrainingError(f"checkpoint {path} is unreadable ({type(err).__name__}: {err}); delete it to "
@@ -299,7 +386,7 @@ class RLTrainer:
         self.step = int(state["step"])
         self.train_seconds = float(state.get("train_seconds", 0.0))
         if self.ref is not None and state.get("ref") is not None:
-            self.ref.load_state_dict(state["ref"])
+            load_full_state_dict(self.acc.unwrap_model(self.ref), state["ref"])
 
     # -- one step --------------------------------------------------------------------------
 
@@ -353,13 +440,14 @@ class RLTrainer:
         t0 = time.perf_counter()
         reset_now = self.ref is not None and step > 0 and step % self.ref_reset_every == 0
         if reset_now:
-            self.ref.load_state_dict(self.policy.state_dict())  # hard reset (paper: every 400 steps)
+            self._reset_ref()  # hard reset (paper: every 400 steps)
         max_new = self.max_new_tokens(step)
         examples = self.data.batch(step, self.rank, self.world)
-        batch = collect_rollouts(self.sampler(), self.tokenizer, examples, group_size=rl.num_generations,
-                                 max_new_tokens=max_new, temperature=rl.temperature, reward_fns=self.reward_fns,
-                                 seed=_seed_for("rollout", self.cfg.seed, step, self.rank),
-                                 prompt_format=self.prompt_format)
+        with self._generation_weights():
+            batch = collect_rollouts(self.sampler(), self.tokenizer, examples, group_size=rl.num_generations,
+                                     max_new_tokens=max_new, temperature=rl.temperature, reward_fns=self.reward_fns,
+                                     seed=_seed_for("rollout", self.cfg.seed, step, self.rank),
+                                     prompt_format=self.prompt_format)
         if self.acc.is_main_process:
             self._record_self_corrections(batch, step + 1)
         B = len(batch)
@@ -415,6 +503,7 @@ class RLTrainer:
                               ref_logp=ref_logp[rows, :T].to(dev) if ref_logp is not None else None,
                               aggregation=rl.loss_aggregation, max_tokens=max_new)
             loss = out.loss
+            v_loss = None
             if self.critic is not None:
                 from r1lib.algorithms.ppo import critic_loss
 
@@ -425,7 +514,14 @@ class RLTrainer:
                 last = self.latest_checkpoint()
                 raise TrainingError(f"step {step + 1}, mini-batch {i}: the loss is {float(loss.detach())} (NaN/inf); stopping "
                                     f"without an update. Last good checkpoint: {last or 'none yet'}")
-            self.acc.backward(loss)
+            if self._critic_engine is None:
+                self.acc.backward(loss)
+            else:
+                # Two DeepSpeed engines: accelerate's backward is the policy engine's (its backward and step), the
+                # critic engine runs its own. The two graphs share nothing, so the gradients are those of the sum.
+                self.acc.backward(out.loss)
+                self._critic_engine.backward(rl.vf_coef * v_loss)
+                self._critic_engine.step()
             grad_norm = critic_norm = None
             if rl.max_grad_norm and getattr(self.acc.state, "deepspeed_plugin", None) is None:
                 # Policy and critic are clipped separately: a large critic gradient must not shrink the policy step.
@@ -442,6 +538,10 @@ class RLTrainer:
             if critic_norm is not None:
                 sums["critic_grad_norm"] = sums.get("critic_grad_norm", 0.0) + float(critic_norm) / rl.mini_batches
 
+        if hasattr(self._sampler, "push_weights"):
+            # vLLM rollouts (r1lib.sampling_vllm): the step's new weights go to vLLM now, on every process at
+            # once (gathering ZeRO-3 shards is collective); the CPU samplers read the policy's own tensors.
+            self._sampler.push_weights()
         step_time = time.perf_counter() - t0
         gen_tokens = float(mask.sum())
         metrics = rollout_stats(batch)
@@ -475,19 +575,22 @@ class RLTrainer:
 
     # -- evaluation ------------------------------------------------------------------------
 
-    def evaluate(self, step: int) -> dict[str, float]:
-        """Held-out pass@1 / cons@k with the paper's protocol (T 0.6, top-p 0.95, cfg.eval), main process."""
+    def evaluate(self, step: int, *, write: bool = True) -> dict[str, float]:
+        """Held-out pass@1 / cons@k with the paper's protocol (T 0.6, top-p 0.95, cfg.eval), main process (see
+        ``_eval_and_log`` for when every process runs it; ``write``: save the samples, the main process's job)."""
         from r1lib.evaluation import evaluate
 
         ev = self.cfg.eval
         res = evaluate(self.sampler(), self.eval_examples, k=self.rl.eval_k, temperature=ev.temperature,
                        top_p=ev.top_p, max_new_tokens=ev.max_new_tokens, seed=_seed_for("eval", self.cfg.seed),
                        keep_completions=self.rl.eval_k, ks=(1, self.rl.eval_k), prompt_format=self.prompt_format)
-        samples = self.out_dir / "eval_samples"
-        samples.mkdir(parents=True, exist_ok=True)
-        with open(samples / f"step_{step:08d}.jsonl", "w", encoding="utf-8") as f:
-            for r in res.records:
-                f.write(json.dumps(r) + "\n")
+        self._eval_records = res.records  # for the held-out completions table (_eval_and_log)
+        if write:
+            samples = self.out_dir / "eval_samples"
+            samples.mkdir(parents=True, exist_ok=True)
+            with open(samples / f"step_{step:08d}.jsonl", "w", encoding="utf-8") as f:
+                for r in res.records:
+                    f.write(json.dumps(r) + "\n")
         keys = ("pass@1", f"pass@{self.rl.eval_k}", f"cons@{self.rl.eval_k}", "format_rate", "mean_length",
                 "max_length", "truncated_fraction", "reflection_rate", "language_mix_rate", "language_consistency")
         return {f"eval/{k}": float(res.summary[k]) for k in keys if k in res.summary}
@@ -500,7 +603,7 @@ class RLTrainer:
         checkpoint in ``out_dir/checkpoints`` when ``resume``. Returns an :class:`RLResult`."""
         from r1lib.config import config_to_dict
         from r1lib.models import save_model
-        from r1lib.tracking import Tracker
+        from r1lib.tracking import Tracker, stage_job_type
 
         rl = self.rl
         last = self.latest_checkpoint() if resume else None
@@ -514,7 +617,9 @@ class RLTrainer:
             for name in ("metrics.jsonl", SELF_CORRECTIONS):
                 _truncate_log(self.out_dir / name, self.step)
         tracker = (Tracker(self.out_dir, config=config_to_dict(self.cfg), wandb_mode=self.cfg.tracking.wandb_mode,
-                           project=self.cfg.tracking.project, name=f"{self.cfg.name}-{self.out_dir.name}")
+                           project=self.cfg.tracking.project, name=f"{self.cfg.name}-{self.out_dir.name}",
+                           group=self.cfg.tracking.group or self.cfg.name,
+                           job_type=stage_job_type(self.out_dir, self.cfg.runs_path))
                    if self.acc.is_main_process else None)
         history: list[dict[str, Any]] = []
         final_eval: dict[str, float] = {}
@@ -524,6 +629,10 @@ class RLTrainer:
         self._bar = tqdm(total=rl.steps, initial=self.step, desc=f"{rl.algorithm} steps", unit="step",
                          disable=not (self.progress == "bar" and self.acc.is_main_process))
         try:
+            if rl.sampler == "vllm":
+                # vLLM starts on every process together (TRL's set-up ends in a barrier) and gets the policy's
+                # weights (a resumed run's differ from the checkpoint vLLM loaded) before any generation
+                self.sampler().push_weights()
             if self.step == 0:
                 final_eval = self._eval_and_log(tracker, 0)
             end = rl.steps if stop_after is None else min(rl.steps, self.step + stop_after)
@@ -562,8 +671,15 @@ class RLTrainer:
             if tracker is not None:
                 tracker.finish()
         policy_path = self.out_dir / "policy"
-        if self.acc.is_main_process and self.step == rl.steps:
-            save_model(self.policy, self.tokenizer, policy_path)
+        if self.step == rl.steps:
+            from r1lib.launch import gathered_parameters
+
+            # Every process: under ZeRO-3 the shards are gathered (a collective) and the main process writes the
+            # whole model with save_model (atomic). Like accelerate's get_state_dict, one full copy per process,
+            # the memory that every rollout's gather needs too.
+            with gathered_parameters(self.policy.parameters()):
+                if self.acc.is_main_process:
+                    save_model(self.policy, self.tokenizer, policy_path)
         self.acc.wait_for_everyone()
         return RLResult(out_dir=self.out_dir, policy_path=policy_path, metrics_path=self.out_dir / "metrics.jsonl",
                         steps=self.step, train_seconds=self.train_seconds, final_eval=final_eval, history=history)
@@ -573,11 +689,25 @@ class RLTrainer:
         if step == 0 and self.initial_eval is not None:
             self._log(tracker, self.initial_eval, 0)
             return dict(self.initial_eval)
+        t0 = time.perf_counter()
+        # vLLM as a server, or tensor-parallel, gathers the prompts of all processes (TRL's VLLMGeneration), so there
+        # every process evaluates the same questions and only the main process keeps the result (the server then
+        # generates each question once per process: a cost of evaluation only, rollouts are not duplicated).
+        every_process = self.rl.sampler == "vllm" and self.world > 1 and (
+            self.rl.vllm.mode == "server" or self.rl.vllm.tensor_parallel_size > 1)
+        with self._generation_weights():  # every process enters: under ZeRO-3 gathering the policy is a collective
+            if self.acc.is_main_process or every_process:
+                ev = self.evaluate(step, write=self.acc.is_main_process)
+                if not self.acc.is_main_process:
+                    ev = {}
         if self.acc.is_main_process:
-            t0 = time.perf_counter()
-            ev = self.evaluate(step)
             ev["eval/seconds"] = time.perf_counter() - t0
             self._log(tracker, ev, step)
+            if tracker is not None:  # a W&B Table + <out_dir>/tables/eval_completions.jsonl (r1lib.tracking)
+                from r1lib.tracking import completion_rows
+
+                tracker.log_table("eval/completions", completion_rows(
+                    step, [ex.problem for ex in self.eval_examples], getattr(self, "_eval_records", [])), step)
             if self.progress:
                 line = (f"eval @ {step}: pass@1 {ev['eval/pass@1']:.3f}  format {ev['eval/format_rate']:.3f}  "
                         f"len {ev['eval/mean_length']:.1f}  ({ev['eval/seconds']:.1f}s)")

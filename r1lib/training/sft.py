@@ -226,8 +226,10 @@ def _wandb_run(mode: str, out_dir: Path, name: str, config: dict[str, Any] | Non
     try:
         import wandb
 
+        from r1lib.tracking import wandb_grouping  # group = experiment, job_type = stage, from out_dir's place
+
         run = wandb.init(mode=mode, dir=str(out_dir), project=os.environ.get("WANDB_PROJECT", project), name=name,
-                         config=config, reinit="create_new")
+                         config=config, reinit="create_new", **wandb_grouping(out_dir))
     except Exception as exc:  # noqa: BLE001 - W&B must never be fatal
         warnings.warn(f"wandb.init failed ({type(exc).__name__}: {exc}); training without W&B", RuntimeWarning,
                       stacklevel=3)
