@@ -2,6 +2,7 @@
 same configuration, in one process, alternating (TRL step, r1lib step, TRL step, ...).
 
 Run:  .venv/bin/python benchmarks/bench_grpo_step_vs_trl.py [--steps 5] [--sampler kv] [--mini-batches 1]
+                                                            [--micro-batches 4]
       -> results/benchmarks/grpo_step_vs_trl.json (and a table on stdout)
 
 "One GRPO step" = one rollout of ``batch_size`` completions (``batch_size / G`` prompts x G) scored with
@@ -66,6 +67,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--warmup", type=int, default=1, help="untimed GRPO steps per engine first")
     p.add_argument("--sampler", choices=("kv", "hf"), default="kv", help="r1lib rl.sampler")
     p.add_argument("--mini-batches", type=int, default=1, help="r1lib rl.mini_batches (TRL: see the docstring)")
+    p.add_argument("--micro-batches", type=int, default=1,
+                   help="r1lib rl.micro_batches: length-sorted forward/backward passes per mini-batch, gradients "
+                        "accumulated (the same update to float rounding; TRL has no counterpart, its settings are "
+                        "unchanged)")
     p.add_argument("--batch-size", type=int, default=64, help="completions per GRPO step")
     p.add_argument("--group-size", type=int, default=8, help="G, completions per prompt")
     p.add_argument("--max-new-tokens", type=int, default=128)
@@ -129,6 +134,7 @@ def build_r1lib(args: argparse.Namespace, examples: list[Any], out_dir: Path) ->
         "rl": {"algorithm": "grpo", "steps": max(total, 1), "batch_size": args.batch_size,
                "num_generations": args.group_size, "lr": args.lr, "weight_decay": 0.0, "max_grad_norm": 1.0,
                "beta": args.beta, "epsilon": args.epsilon, "mini_batches": args.mini_batches,
+               "micro_batches": args.micro_batches,
                "max_new_tokens": args.max_new_tokens, "temperature": 1.0, "loss_aggregation": "sequence",
                "rewards": {"accuracy": 1.0, "format": 1.0}, "sampler": args.sampler, "num_threads": None,
                "ref_reset_every": 10 ** 9},  # no reference reset inside the benchmark (TRL: no ref sync)
@@ -267,7 +273,7 @@ def _run_in(args: argparse.Namespace, examples: list[Any], tmp: Path) -> dict[st
         # The machine may be shared: adjacent (TRL, r1lib) pairs see similar load, so the median of the
         # per-pair ratios is the more robust number when the load drifts.
         "paired_ratio_median": med([a / b for a, b in zip(r1_t, trl_t)]),
-        "target_ratio": 0.5,
+        "target_ratio": 0.35,  # issue 13 (was 0.5)
         "details": {
             "date": dt.datetime.now().astimezone().isoformat(timespec="seconds"),
             "command": relativize_text(" ".join(["benchmarks/bench_grpo_step_vs_trl.py", *args.argv]), REPO),
@@ -281,7 +287,7 @@ def _run_in(args: argparse.Namespace, examples: list[Any], tmp: Path) -> dict[st
                        "batch_size": args.batch_size, "group_size": args.group_size,
                        "prompts_per_step": prompts_per_step, "max_new_tokens": args.max_new_tokens,
                        "temperature": 1.0, "top_p": 1.0, "beta": args.beta, "epsilon": args.epsilon, "lr": args.lr,
-                       "r1lib_mini_batches": M, "trl_per_device_train_batch_size": args.batch_size // M,
+                       "r1lib_mini_batches": M, "r1lib_micro_batches": args.micro_batches, "trl_per_device_train_batch_size": args.batch_size // M,
                        "trl_steps_per_generation": M, "trl_gradient_accumulation_steps": 1,
                        "optimizer_steps_per_grpo_step": M, "loss": "r1lib sequence == TRL grpo",
                        "trl_use_bias_correction_kl": False, "rewards": "accuracy + format (weights 1, 1)",

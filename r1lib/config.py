@@ -491,6 +491,11 @@ class RLConfig(_Strict):
     mini_batches: PositiveInt = Field(
         default=4, description="Mini-batches per rollout batch, one inner epoch (paper: 16, docs/paper.md §2.2); "
         "must divide batch_size.")
+    micro_batches: PositiveInt = Field(
+        default=1, description="Forward/backward passes per mini-batch (gradient accumulation), its rows sorted by "
+        "length so that each pass carries little padding; also the chunks of the reference / old log-prob passes. "
+        "The same update up to float rounding (tests/test_rl_resume.py), less compute. 1: one pass per mini-batch "
+        "(the committed results). Not with PPO or DeepSpeed.")
     max_new_tokens: PositiveInt = Field(
         default=128, description="Completion cap during RL at step 0 (paper: 32,768, docs/paper.md §2.2).")
     max_new_tokens_schedule: list[tuple[Annotated[float, Field(ge=0, le=1)], PositiveInt]] = Field(
@@ -549,6 +554,14 @@ class RLConfig(_Strict):
             raise PydanticCustomError(
                 "not_divisible", "rl.mini_batches ({m}) must divide rl.batch_size ({b})",
                 {"m": self.mini_batches, "b": self.batch_size})
+        if self.micro_batches > 1 and self.algorithm == "ppo":
+            raise PydanticCustomError(
+                "unsupported", "rl.micro_batches > 1 is not supported with rl.algorithm 'ppo' (the critic's loss is "
+                "not split); use 1", {})
+        if self.micro_batches > self.batch_size // self.mini_batches:
+            raise PydanticCustomError(
+                "too_many", "rl.micro_batches ({u}) exceeds the rows of a mini-batch ({r})",
+                {"u": self.micro_batches, "r": self.batch_size // self.mini_batches})
         return self
 
 

@@ -44,15 +44,18 @@ def format_elapsed(seconds: float) -> str:
 
 def last_status_line(text: str) -> str | None:
     """The last non-empty line of streamed output, a carriage return starting a new line as a tqdm bar does
-    (ANSI codes dropped); None when there is none.
+    (ANSI codes dropped); None when there is none. W&B's own messages (``wandb: ...``, e.g. where an offline run is)
+    are not progress and are skipped.
 
     >>> last_status_line("pretrain:  10%|#  | 1/10\\rpretrain:  20%|## | 2/10\\r")
     'pretrain:  20%|## | 2/10'
+    >>> last_status_line("step 3/60\\nwandb: View this run in the terminal with `wandb leet`\\n")
+    'step 3/60'
     >>> last_status_line("\\n\\n") is None
     True
     """
     parts = [p.strip() for p in re.split(r"[\r\n]", _ANSI.sub("", text))]
-    parts = [p for p in parts if p]
+    parts = [p for p in parts if p and not p.startswith("wandb:")]
     return parts[-1] if parts else None
 
 

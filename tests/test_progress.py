@@ -40,6 +40,9 @@ def test_long_lines_are_cut_and_helpers():
     p.write("x" * 100)
     assert len(p.status()) == 20 and p.status().endswith("…")
     assert format_elapsed(3725) == "1 h 02 min" and last_status_line("\x1b[2Kstep 3/60\n") == "step 3/60"
+    p.write("step 7/60\n")
+    p.write("wandb: View this run in the terminal with `wandb leet`\n")   # W&B's chatter is not progress
+    assert p.last == "step 7/60"
 
 
 def test_terminal_rewrites_one_line_and_clears_it():

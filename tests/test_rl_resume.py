@@ -235,3 +235,46 @@ def test_gradient_checkpointing_trains_the_same_policy(tmp_path, tiny_model_dir)
         assert a["reward/mean"] == b["reward/mean"] and a["loss"] == pytest.approx(b["loss"], abs=1e-6)
     for k in w0:
         assert torch.allclose(w0[k], w1[k], atol=1e-6), k
+
+
+@pytest.mark.parametrize("mini_batches, aggregation", [(2, "sequence"), (1, "token"), (1, "dr_grpo")])
+def test_length_sorted_micro_batches_give_the_same_update(tmp_path, tiny_model_dir, mini_batches, aggregation):
+    """rl.micro_batches splits each mini-batch into length-sorted passes with accumulated gradients, each weighted by
+    its share of rows (tokens for the token means): the same rollouts, metrics and update as one pass, to float
+    rounding. One mini-batch also checks the on-policy old log-probs filled pass by pass."""
+    runs = {}
+    for micro in (1, 2):
+        (tmp_path / str(micro)).mkdir()
+        cfg = load_config(tiny_rl_config(tmp_path / str(micro), steps=1, checkpoint_every=100),
+                          {"rl.micro_batches": micro, "rl.mini_batches": mini_batches,
+                           "rl.loss_aggregation": aggregation})
+        trainer = RLTrainer(cfg, init_model=tiny_model_dir, out_dir=tmp_path / str(micro) / "run")
+        grads: list[dict[str, torch.Tensor]] = []  # the accumulated gradient at every optimizer step
+        step = trainer.optimizer.step
+
+        def recording_step(*a, _step=step, _grads=grads, _model=trainer.policy, **kw):
+            _grads.append({n: p.grad.detach().clone() for n, p in _model.named_parameters() if p.grad is not None})
+            return _step(*a, **kw)
+
+        trainer.optimizer.step = recording_step
+        res = trainer.train()
+        runs[micro] = (res.history[0], grads)
+    (h1, g1), (h2, g2) = runs[1], runs[2]
+    assert h1["reward/mean"] == h2["reward/mean"] and h1["length/mean"] == h2["length/mean"]
+    for key in ("loss", "surrogate", "kl", "clip_fraction", "grad_norm", "entropy"):
+        assert h1[key] == pytest.approx(h2[key], rel=1e-5, abs=1e-7), key
+    assert len(g1) == len(g2) == mini_batches
+    for a, b in zip(g1, g2):
+        assert a.keys() == b.keys() and max(float(v.abs().max()) for v in a.values()) > 1e-3
+        for name in a:  # (Adam would amplify rounding in near-zero gradients: compare gradients, not weights)
+            scale = float(a[name].abs().max())
+            assert float((a[name] - b[name]).abs().max()) <= 1e-4 * scale + 1e-9, name
+
+
+def test_micro_batches_are_refused_where_unsupported(tmp_path):
+    from r1lib.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"rl.micro_batches > 1 is not supported with rl.algorithm 'ppo'"):
+        load_config(tiny_rl_config(tmp_path, steps=1, checkpoint_every=1), {"rl.micro_batches": 2, "rl.algorithm": "ppo"})
+    with pytest.raises(ConfigError, match=r"rl.micro_batches \(5\) exceeds the rows of a mini-batch \(4\)"):
+        load_config(tiny_rl_config(tmp_path, steps=1, checkpoint_every=1), {"rl.micro_batches": 5})

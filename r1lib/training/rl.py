@@ -230,6 +230,8 @@ class RLTrainer:
                 params.append({"params": [p for p in self.critic.parameters() if p.requires_grad], "lr": critic_lr})
         optimizer = torch.optim.AdamW(params, lr=self.rl.lr, weight_decay=self.rl.weight_decay)
         if ds is not None:  # DeepSpeed needs a micro-batch size even without a dataloader (TRL does the same)
+            if self.rl.micro_batches > 1:  # DeepSpeed's engine owns gradient accumulation (a fixed count per step)
+                raise TrainingError("rl.micro_batches > 1 is not supported under DeepSpeed; use 1 (or DDP)")
             ds.deepspeed_config["train_micro_batch_size_per_gpu"] = self.mb_rows
             ds.deepspeed_config["gradient_accumulation_steps"] = 1
             # rl.max_grad_norm: None means no clipping (0 for DeepSpeed), not accelerate's "auto" default of 1.0
@@ -390,15 +392,36 @@ class RLTrainer:
 
     # -- one step --------------------------------------------------------------------------
 
+    @staticmethod
+    def _length_chunks(batch: RolloutBatch, rows: torch.Tensor, n: int) -> list[torch.Tensor]:
+        """``rows`` as ``n`` chunks of near-equal size after sorting them by prompt + completion length, so that each
+        chunk's padding (``RolloutBatch.select`` trims to its longest row) is small; ``n = 1``: ``[rows]`` as given."""
+        if n <= 1:
+            return [rows]
+        lengths = batch.prompt_mask[rows].sum(-1) + batch.completion_mask[rows].sum(-1)
+        return [c for c in torch.tensor_split(rows[torch.argsort(lengths, stable=True)], n) if len(c)]
+
+    def _sync_gradients(self, *, last: bool) -> Any:
+        """DDP all-reduces the gradients in every backward pass; of a mini-batch's micro-batches only the last needs
+        it (accelerate's ``no_sync`` for the others; every process has the same number of passes)."""
+        if last or self.world == 1:
+            return contextlib.nullcontext()
+        return self.acc.no_sync(self.model)
+
     @torch.no_grad()
     def _score_batch(self, model: torch.nn.Module, batch: RolloutBatch, *, entropy: bool = False
                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """Log-probs (and entropies) of the whole rollout, in mini-batch-sized chunks; right-padded (B, T)."""
+        """Log-probs (and entropies) of the whole rollout, in mini-batch-sized chunks (``rl.micro_batches`` > 1:
+        micro-batch-sized, length-sorted chunks); right-padded (B, T)."""
         B, T = batch.completion_ids.shape
         logps = torch.zeros(B, T)
         ents = torch.zeros(B, T) if entropy else None
-        for s in range(0, B, self.mb_rows):
-            rows = torch.arange(s, min(B, s + self.mb_rows))
+        if self.rl.micro_batches > 1:
+            size = -(-self.mb_rows // self.rl.micro_batches)
+            chunks = self._length_chunks(batch, torch.arange(B), -(-B // size))
+        else:
+            chunks = [torch.arange(s, min(B, s + self.mb_rows)) for s in range(0, B, self.mb_rows)]
+        for rows in chunks:
             t = batch.select(rows)
             lp, en = sequence_logprobs(model, *(t[k].to(self.acc.device) for k in
                                                 ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")),
@@ -483,45 +506,63 @@ class RLTrainer:
         g = torch.Generator().manual_seed(_seed_for("minibatch", self.cfg.seed, step, self.rank))
         order = torch.randperm(B, generator=g)
         sums: dict[str, float] = {}
+        on_policy = old_logp is None  # one mini-batch: old = current (a gradient-free copy of each pass's log-probs)
+        if on_policy:
+            old_logp = torch.zeros(B, batch.completion_ids.size(1))
+        dev = self.acc.device
+        kl_in_loss = rl.algorithm != "ppo" or rl.kl_in == "loss"
         for i in range(rl.mini_batches):
             rows = order[i * self.mb_rows:(i + 1) * self.mb_rows]
-            t = batch.select(rows)
-            T = t["completion_ids"].size(1)
-            dev = self.acc.device
-            logp, ent = sequence_logprobs(self.model, t["prompt_ids"].to(dev), t["prompt_mask"].to(dev),
-                                          t["completion_ids"].to(dev), t["completion_mask"].to(dev),
-                                          temperature=rl.temperature, with_entropy=True)
-            entropy[rows, :T] = ent.float().cpu()
-            if old_logp is None:  # one mini-batch: on-policy, old = current (gradient-free copy)
-                old_logp = torch.zeros(B, batch.completion_ids.size(1))
-                old_logp[rows, :T] = logp.detach().float().cpu()
-            kl_in_loss = rl.algorithm != "ppo" or rl.kl_in == "loss"
-            out = policy_loss(logp, old_logp[rows, :T].to(dev),
-                              (adv[rows, :T] if adv.dim() == 2 else adv[rows]).to(dev),
-                              t["completion_mask"].to(dev), epsilon=rl.epsilon,
-                              beta=rl.beta if kl_in_loss else 0.0,
-                              ref_logp=ref_logp[rows, :T].to(dev) if ref_logp is not None else None,
-                              aggregation=rl.loss_aggregation, max_tokens=max_new)
-            loss = out.loss
-            v_loss = None
-            if self.critic is not None:
-                from r1lib.algorithms.ppo import critic_loss
+            # rl.micro_batches > 1: the mini-batch in length-sorted passes, their gradients accumulated, each loss
+            # and metric weighted by its share of the mini-batch (rows, or tokens for the token means), so the
+            # update is the one-pass update up to float rounding. One pass: weight 1, nothing multiplied.
+            chunks = self._length_chunks(batch, rows, rl.micro_batches)
+            n_rows, n_tok = len(rows), float(batch.completion_mask[rows].sum().clamp(min=1))
+            for j, chunk in enumerate(chunks):
+                t = batch.select(chunk)
+                T = t["completion_ids"].size(1)
+                w_rows = len(chunk) / n_rows
+                w_tok = float(t["completion_mask"].sum().clamp(min=1)) / n_tok
+                w_loss = w_tok if rl.loss_aggregation == "token" else w_rows
+                with self._sync_gradients(last=j == len(chunks) - 1):
+                    logp, ent = sequence_logprobs(self.model, t["prompt_ids"].to(dev), t["prompt_mask"].to(dev),
+                                                  t["completion_ids"].to(dev), t["completion_mask"].to(dev),
+                                                  temperature=rl.temperature, with_entropy=True)
+                    entropy[chunk, :T] = ent.float().cpu()
+                    if on_policy:
+                        old_logp[chunk, :T] = logp.detach().float().cpu()
+                    out = policy_loss(logp, old_logp[chunk, :T].to(dev),
+                                      (adv[chunk, :T] if adv.dim() == 2 else adv[chunk]).to(dev),
+                                      t["completion_mask"].to(dev), epsilon=rl.epsilon,
+                                      beta=rl.beta if kl_in_loss else 0.0,
+                                      ref_logp=ref_logp[chunk, :T].to(dev) if ref_logp is not None else None,
+                                      aggregation=rl.loss_aggregation, max_tokens=max_new)
+                    loss = out.loss if len(chunks) == 1 else out.loss * w_loss
+                    v_loss = None
+                    if self.critic is not None:
+                        from r1lib.algorithms.ppo import critic_loss
 
-                v_loss = critic_loss(self, t, rows, returns, old_values)
-                loss = loss + rl.vf_coef * v_loss
-                sums["value_loss"] = sums.get("value_loss", 0.0) + float(v_loss.detach()) / rl.mini_batches
-            if not torch.isfinite(loss):
-                last = self.latest_checkpoint()
-                raise TrainingError(f"step {step + 1}, mini-batch {i}: the loss is {float(loss.detach())} (NaN/inf); stopping "
-                                    f"without an update. Last good checkpoint: {last or 'none yet'}")
-            if self._critic_engine is None:
-                self.acc.backward(loss)
-            else:
-                # Two DeepSpeed engines: accelerate's backward is the policy engine's (its backward and step), the
-                # critic engine runs its own. The two graphs share nothing, so the gradients are those of the sum.
-                self.acc.backward(out.loss)
-                self._critic_engine.backward(rl.vf_coef * v_loss)
-                self._critic_engine.step()
+                        v_loss = critic_loss(self, t, chunk, returns, old_values)
+                        loss = loss + rl.vf_coef * v_loss
+                        sums["value_loss"] = sums.get("value_loss", 0.0) + float(v_loss.detach()) / rl.mini_batches
+                    if not torch.isfinite(loss):
+                        last = self.latest_checkpoint()
+                        raise TrainingError(f"step {step + 1}, mini-batch {i}: the loss is {float(loss.detach())} "
+                                            f"(NaN/inf); stopping without an update. Last good checkpoint: "
+                                            f"{last or 'none yet'}")
+                    if self._critic_engine is None:
+                        self.acc.backward(loss)
+                    else:
+                        # Two DeepSpeed engines: accelerate's backward is the policy engine's (its backward and
+                        # step), the critic engine runs its own. The two graphs share nothing, so the gradients
+                        # are those of the sum.
+                        self.acc.backward(out.loss)
+                        self._critic_engine.backward(rl.vf_coef * v_loss)
+                        self._critic_engine.step()
+                for k, v, w in (("loss", out.loss, w_loss), ("surrogate", out.surrogate, w_loss), ("kl", out.kl, w_tok),
+                                ("clip_fraction", out.clip_fraction, w_tok)):
+                    v = float(v.detach()) if len(chunks) == 1 else float(v.detach()) * w
+                    sums[k] = sums.get(k, 0.0) + v / rl.mini_batches
             grad_norm = critic_norm = None
             if rl.max_grad_norm and getattr(self.acc.state, "deepspeed_plugin", None) is None:
                 # Policy and critic are clipped separately: a large critic gradient must not shrink the policy step.
@@ -530,9 +571,6 @@ class RLTrainer:
                     critic_norm = self.acc.clip_grad_norm_(self.critic.parameters(), rl.max_grad_norm)
             self.optimizer.step()
             self.optimizer.zero_grad(set_to_none=True)
-            for k, v in (("loss", out.loss), ("surrogate", out.surrogate), ("kl", out.kl),
-                         ("clip_fraction", out.clip_fraction)):
-                sums[k] = sums.get(k, 0.0) + float(v.detach()) / rl.mini_batches
             if grad_norm is not None:
                 sums["grad_norm"] = sums.get("grad_norm", 0.0) + float(grad_norm) / rl.mini_batches
             if critic_norm is not None:
