@@ -77,10 +77,6 @@ def step_flops(model_cfg: Any, rows: int, prompt_len: float, new_tokens: float, 
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
-    from r1lib.config import load_config
-    from r1lib.models import build_random_qwen, count_parameters
-    from r1lib.training.rl import RLTrainer
-
     if args.device == "cuda" and not torch.cuda.is_available():
         raise SystemExit("gpu_check: --device cuda but torch sees no CUDA GPU (torch.cuda.is_available() is False); "
                          "for a dry run on CPU: --shape tiny --device cpu --dtype float32")
@@ -97,7 +93,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
         vllm_note = ("vLLM is installed: rerun with --sampler vllm" if importlib.util.find_spec("vllm")
                      else "vLLM not installed on this machine (pip install -e .[gpu]); HF sampler only")
-    work = Path(tempfile.mkdtemp(prefix="r1lib_gpu_check_"))
+    with tempfile.TemporaryDirectory(prefix="r1lib_gpu_check_") as tmp:  # the model (2 GB at 0.5b) and the run
+        return _run_in(args, Path(tmp), vllm_note)
+
+
+def _run_in(args: argparse.Namespace, work: Path, vllm_note: str | None) -> dict[str, Any]:
+    from r1lib.config import load_config
+    from r1lib.models import build_random_qwen, count_parameters
+    from r1lib.paths import relativize_text
+    from r1lib.training.rl import RLTrainer
+
     t0 = time.perf_counter()
     model_dir = build_random_qwen(work / f"qwen2_{args.shape}", args.shape, max_positions=4096)
     build_s = time.perf_counter() - t0
@@ -146,7 +151,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     total = fl["generation"] + fl["training"]
     return {
         "benchmark": "gpu_check", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": "python " + " ".join([str(Path(sys.argv[0]).as_posix())] + sys.argv[1:]),
+        "command": relativize_text("python " + " ".join([str(Path(sys.argv[0]).as_posix())] + sys.argv[1:]), REPO),
         "device": device_name, "torch": torch.__version__,
         "transformers": __import__("transformers").__version__,
         "load_average": list(os.getloadavg()) if hasattr(os, "getloadavg") else None,

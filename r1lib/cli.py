@@ -225,7 +225,11 @@ def _cmd_train_rl(args: argparse.Namespace) -> int:
 def _cmd_report(args: argparse.Namespace) -> int:
     from r1lib.report import write_report
 
-    write_report(args.experiment, args.out, wandb=args.wandb, say=_say)
+    try:
+        write_report(args.experiment, args.out, wandb=args.wandb, say=_say)
+    except ValueError as exc:  # a malformed results file: the message names it
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     return EXIT_OK
 
 

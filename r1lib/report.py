@@ -758,7 +758,12 @@ def write_report(experiment: str | os.PathLike[str], out: str | os.PathLike[str]
             say(f"W&B Report skipped: {reason}")
         else:
             report = build_wandb_report(cfg, sections, entity=os.environ.get("WANDB_ENTITY"))
-            report.save()
-            result["wandb_url"] = report.url
-            say(f"W&B Report: {report.url}")
+            try:
+                report.save()
+            except Exception as exc:  # noqa: BLE001 - network / auth / API errors of W&B: the HTML is written anyway
+                result["wandb_skipped"] = f"saving the W&B Report failed ({type(exc).__name__}: {exc})"
+                say(f"W&B Report not saved: {result['wandb_skipped']}")
+            else:
+                result["wandb_url"] = report.url
+                say(f"W&B Report: {report.url}")
     return result

@@ -21,8 +21,10 @@ The two modes (``rl.vllm.mode``; docs/scale_out.md has the commands):
   weights are broadcast to it, the main process sends the prompts and shares the completions out.
 
 Weights are pushed after every RL step's optimizer steps (:meth:`VLLMRolloutSampler.push_weights`, called
-by the engine on all processes together, since gathering ZeRO-3 shards is a collective), and before the
-first generation (a resumed run's policy differs from the checkpoint vLLM loaded).
+by the engine on all processes together, since gathering ZeRO-3 shards is a collective), before the first
+generation (a resumed run's policy differs from the checkpoint vLLM loaded), and after an evaluation that only
+the main process ran. The sampler itself never pushes: a push from inside ``generate`` would be a collective
+entered by only the processes that generate.
 
 DEVIATIONS from the CPU samplers, by design of vLLM:
 - ``SamplingParams.seed`` is not passed: the G copies of a prompt are separate vLLM requests with one
@@ -90,7 +92,6 @@ class VLLMRolloutSampler:
             gpu_memory_utilization=settings.gpu_memory_utilization, max_model_length=settings.max_model_length,
             enable_sleep_mode=settings.enable_sleep_mode, logprobs=0)
         self.pushes = 0
-        self._stale = True  # vLLM holds the checkpoint it loaded, not (yet) the policy being trained
         eos = tokenizer.eos_token_id
         self._eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) - {None}
 
@@ -98,17 +99,10 @@ class VLLMRolloutSampler:
         """Send the policy's current weights to vLLM (every process calls it: ZeRO-3 gathers are collective)."""
         self.generation.sync_weights()
         self.pushes += 1
-        self._stale = False
-
-    def mark_stale(self) -> None:
-        """The policy changed; the next generation pushes the weights first unless :meth:`push_weights` ran."""
-        self._stale = True
 
     def generate(self, prompts: list[str], params: SamplingParams) -> list[list[Completion]]:
         if not prompts:
             return []
-        if self._stale:
-            self.push_weights()
         gen = self.generation
         gen.temperature = params.temperature
         gen.top_p = params.top_p
@@ -123,6 +117,8 @@ class VLLMRolloutSampler:
         out: list[list[Completion]] = []
         for i, token_ids in enumerate(completion_ids):
             lps = [lp[0] for lp in logprobs[i]] if logprobs is not None else None
+            if lps is not None and any(lp is None for lp in lps):
+                lps = None  # TRL reports a NaN log-prob as None: the engine then scores the rollout itself
             if i % params.n == 0:
                 out.append([])
             out[-1].append(self._completion(list(token_ids), lps, params))

@@ -40,6 +40,8 @@ class ScriptedGeneration:
                            "kwargs": dict(self.generation_kwargs)})
         ids = [self.script[i % len(self.script)] for i in range(len(prompts))]
         logprobs = [[[-0.5 - j] for j in range(len(row))] for row in ids]
+        if getattr(self, "none_logprob", False):
+            logprobs[0][0] = [None]
         return prompts, ids, logprobs, None
 
 
@@ -67,7 +69,7 @@ def test_completions_follow_r1libs_rules(tok):
 
     out = s.generate(["Compute 2 + 2.", "Compute 1 + 1."],
                      SamplingParams(temperature=0.7, top_p=0.9, max_new_tokens=20, n=3, stop=("</answer>",), seed=5))
-    assert gen.syncs == 1  # the weights are pushed before the first generation
+    assert gen.syncs == 0  # only the engine pushes weights, on every process together
     call = gen.calls[0]
     # TRL's layout: each prompt's token ids n times in a row, one request each
     first = tok("Compute 2 + 2.", add_special_tokens=False)["input_ids"]
@@ -82,12 +84,11 @@ def test_completions_follow_r1libs_rules(tok):
     assert tok.eos_token not in eos.text
     assert length.finish_reason == "length" and length.text == tok.decode(plain)
     assert stop.logprobs == [-0.5 - j for j in range(len(body))]
-
-    s.generate(["x"], SamplingParams(n=2))
-    assert gen.syncs == 1  # nothing changed: no second push
-    s.mark_stale()
-    s.generate(["x"], SamplingParams(n=2))
-    assert gen.syncs == 2
+    s.push_weights()
+    assert gen.syncs == 1 and s.pushes == 1
+    gen.none_logprob = True  # a NaN log-prob, which TRL reports as None: no log-probs for that completion
+    out = s.generate(["x"], SamplingParams(n=2))
+    assert out[0][0].logprobs is None and out[0][1].logprobs is not None
 
 
 class PolicyCopyGeneration:
@@ -157,9 +158,11 @@ def test_engine_pushes_each_steps_weights_to_vllm(tmp_path, tiny_model_dir, monk
     trainer.world = 2
     for mode, evaluates in (("server", True), ("colocate", False)):
         trainer.rl = cfg.rl.model_copy(update={"vllm": cfg.rl.vllm.model_copy(update={"mode": mode})})
-        calls = gen.calls
+        calls, pushes = gen.calls, len(gen.pushed)
         assert trainer._eval_and_log(None, 99) == {}
         assert (gen.calls > calls) is evaluates
+        # after a main-only evaluation every process pushes (sleep mode would otherwise re-push on one process only)
+        assert len(gen.pushed) == pushes + (0 if evaluates else 1)
         assert not (tmp_path / "run" / "eval_samples" / "step_00000099.jsonl").exists()
 
 

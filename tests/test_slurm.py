@@ -270,6 +270,7 @@ def test_failed_stage_keeps_earlier_results_and_cancels_later_ones(
     assert "1 cancelled, 1 completed, 1 failed" in out
 
 
+@pytest.mark.slow
 def test_refused_sbatch_cancels_the_jobs_already_submitted(slurm_cluster: LocalSlurmCluster, tmp_path: Path) -> None:
     config = write_project(tmp_path, [str(GOOD_NB), {"path": str(FAILING_NB), "slurm": {"partition": "nosuch"}}])
     with pytest.raises(SlurmError, match="nosuch|[Ii]nvalid partition"):

@@ -738,6 +738,11 @@ class RLTrainer:
                 ev = self.evaluate(step, write=self.acc.is_main_process)
                 if not self.acc.is_main_process:
                     ev = {}
+        if self.rl.sampler == "vllm" and self.world > 1 and not every_process:
+            # Colocated vLLM with sleep mode re-pushes weights inside its next generate call after sleeping, and only
+            # the main process generated here: push on every process now, so that no process enters a (ZeRO-3,
+            # collective) weight push alone at the next rollout.
+            self._sampler.push_weights()
         if self.acc.is_main_process:
             ev["eval/seconds"] = time.perf_counter() - t0
             self._log(tracker, ev, step)
