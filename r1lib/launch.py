@@ -48,6 +48,7 @@ __all__ = [
     "accelerate_command",
     "full_state_dict",
     "gathered_parameters",
+    "is_partitioned",
     "launch_info",
     "launch_rl",
     "rl_result",
@@ -255,6 +256,11 @@ def make_accelerator(**kwargs: Any) -> Any:
 def _is_zero3(param: Any) -> bool:
     """A parameter partitioned by DeepSpeed ZeRO-3 (DeepSpeed marks them with ``ds_id``)."""
     return hasattr(param, "ds_id")
+
+
+def is_partitioned(model: Any) -> bool:
+    """Whether ``model`` was loaded partitioned by ZeRO-3 (then a deep copy would copy empty shards: load again)."""
+    return any(_is_zero3(p) for p in model.parameters())
 
 
 @contextmanager

@@ -471,7 +471,11 @@ def _pipeline_section(cfg: Any) -> Section:
 
 
 def _distill_section(cfg: Any) -> Section:
-    sec = Section("distillation", "Distillation (notebook 05)", job_type="distill_nano", metrics=["train/loss"])
+    from r1lib.distillation import student_label
+
+    students = list(cfg.distill.students)  # the W&B panels show the first student's SFT runs (r1lib.tracking job types)
+    sec = Section("distillation", "Distillation (notebook 05)",
+                  job_type=f"distill_{student_label(students[0])}" if students else "distill", metrics=["train/loss"])
     stage = cfg.stage_path("distillation")
     path = stage / "metrics.json"
     if not path.is_file():

@@ -93,8 +93,20 @@ class RunSummary:
         return {**asdict(self), "ok": self.ok}
 
 
-def _now() -> str:
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second (the summaries' and job records' timestamps)."""
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def merge_by_notebook(old: Sequence[Any], new: Sequence[dict[str, Any]], key: str,
+                      order: Sequence[str]) -> list[dict[str, Any]]:
+    """``new`` entries plus ``old``'s entries of other notebooks (``key`` holds the notebook's file name), in config
+    order (``order``: the file names); used for ``run_summary.json`` and the Slurm record, which several jobs
+    write in turn."""
+    mine = {entry[key] for entry in new}
+    kept = [entry for entry in old if isinstance(entry, dict) and entry.get(key) not in mine]
+    rank = {name: i for i, name in enumerate(order)}
+    return sorted(kept + list(new), key=lambda entry: rank.get(entry.get(key), len(rank)))
 
 
 def _shown(path: Path, root: Path) -> str:
@@ -174,7 +186,7 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
     results.mkdir(parents=True, exist_ok=True)
     save_config(cfg, results / RESOLVED_CONFIG_FILE)
     summary = RunSummary(experiment=cfg.name, config_path=_shown(cfg.config_path or Path(config_path), cfg.root),
-                         results_dir=_shown(results, cfg.root), overrides=cli_overrides, started=_now(),
+                         results_dir=_shown(results, cfg.root), overrides=cli_overrides, started=utc_now(),
                          cpus=os.cpu_count(), load_avg_start=load_average())
     t_start = time.perf_counter()
     summary_path = results / SUMMARY_FILE
@@ -203,7 +215,7 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
         else:
             kept = f"; failed copy: {outcome.output}" if outcome.output else ""
             say(f"[{i}/{len(entries)}] {source.name}: FAILED ({outcome.seconds:.1f} s): {outcome.error}{kept}")
-    summary.finished = _now()
+    summary.finished = utc_now()
     summary.wall_seconds = round(time.perf_counter() - t_start, 1)
     summary.load_avg_end = load_average()
     write_summary()
@@ -222,15 +234,13 @@ def _merged_summary(path: Path, data: dict[str, Any], order: Sequence[str],
     """
     import json
 
-    mine = {nb["name"] for nb in data["notebooks"]}
     try:
         previous = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
-        kept = [nb for nb in previous.get("notebooks", []) if nb.get("name") not in mine]
+        old = list(previous.get("notebooks", []))
     except (OSError, ValueError, AttributeError, TypeError) as exc:
         warn(f"warning: {path.name} is unreadable ({type(exc).__name__}: {exc}); it is replaced, not merged")
-        kept = []
-    rank = {name: i for i, name in enumerate(order)}
-    notebooks = sorted(kept + list(data["notebooks"]), key=lambda nb: rank.get(nb.get("name"), len(rank)))
+        old = []
+    notebooks = merge_by_notebook(old, data["notebooks"], "name", order)
     return {**data, "notebooks": notebooks, "ok": all(nb.get("status") == "ok" for nb in notebooks)}
 
 

@@ -40,13 +40,12 @@ import subprocess
 import sys
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from r1lib.config import ConfigError, ExperimentConfig, NotebookEntry, SlurmConfig, load_config, parse_overrides
 from r1lib.paths import portable_path, relativize_text
-from r1lib.runner import SUMMARY_FILE, select_notebooks
+from r1lib.runner import SUMMARY_FILE, merge_by_notebook, select_notebooks, utc_now
 from r1lib.tracking import atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -124,10 +123,6 @@ class JobState:
     def failed(self) -> bool:
         """The job failed or will never run (a dependency failed)."""
         return self.state in FAILED_STATES or self.reason == NEVER_SATISFIED
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 # --------------------------------------------------------------------------------------------
@@ -305,7 +300,7 @@ def submit_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Se
                            log=portable_path(log_path, root), script=portable_path(script, root),
                            command=relativize_text(shlex.join(cmd), root),
                            sbatch=[relativize_text(a, root) for a in sbatch],
-                           resources=res.model_dump(exclude_defaults=True), submitted=_now())
+                           resources=res.model_dump(exclude_defaults=True), submitted=utc_now())
         submitted.append(job)
         previous = job_id
         verb = "would submit" if dry_run else "submitted"
@@ -336,13 +331,11 @@ def _write_record(cfg: ExperimentConfig, overrides: Mapping[str, Any], jobs: Seq
         old = _load_record(path) or {}
     except ConfigError:
         old = {}  # an unreadable record is replaced: the new jobs must be findable
-    mine = {j.notebook for j in jobs}
-    rank = {Path(e.path).name: i for i, e in enumerate(cfg.notebooks)}
-    kept = [j for j in old.get("jobs", []) if isinstance(j, dict) and j.get("notebook") not in mine]
-    all_jobs = sorted(kept + [asdict(j) for j in jobs], key=lambda j: rank.get(j.get("notebook"), len(rank)))
+    all_jobs = merge_by_notebook(old.get("jobs", []), [asdict(j) for j in jobs], "notebook",
+                                 [Path(e.path).name for e in cfg.notebooks])
     root = cfg.root
     record = {"experiment": cfg.name, "config_path": portable_path(cfg.config_path, root) if cfg.config_path else None,
-              "results_dir": portable_path(cfg.results_path, root), "overrides": dict(overrides), "updated": _now(),
+              "results_dir": portable_path(cfg.results_path, root), "overrides": dict(overrides), "updated": utc_now(),
               "jobs": all_jobs}
     atomic_write_json(path, record, default=str)
 

@@ -211,10 +211,12 @@ def build_critic(rl_cfg: Any, policy_model: nn.Module, init_model_path: Any, tok
 
     Neither mode changes the caller's global torch RNG state (rollout seeds stay as without a critic).
     """
+    from r1lib.launch import is_partitioned
+
     kind = getattr(rl_cfg, "critic", "value_head")
     if kind == "value_head":
         source = policy_model
-        if any(hasattr(p, "ds_id") for p in policy_model.parameters()):
+        if is_partitioned(policy_model):
             # ZeRO-3: transformers loaded the policy already partitioned (deepspeed.zero.Init), and a deep copy
             # would copy empty shards; load the same initial weights again (partitioned the same way).
             from r1lib.models import load_model

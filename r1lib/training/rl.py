@@ -150,6 +150,7 @@ class RLTrainer:
         from accelerate import Accelerator
 
         from r1lib.evaluation import held_out, train_problems
+        from r1lib.launch import is_partitioned
         from r1lib.models import load_model
         from r1lib.prompts import PromptFormat
         from r1lib.rewards import build_reward_functions
@@ -206,7 +207,7 @@ class RLTrainer:
         if self.rl.beta > 0 or (self.rl.algorithm == "ppo" and self.rl.kl_in == "reward"):
             # DEVIATION (none from the paper): the reference starts as the initial policy and is reset
             # every ref_reset_every steps (paper: 400 of 10,400).
-            if any(hasattr(p, "ds_id") for p in model.parameters()):
+            if is_partitioned(model):
                 # ZeRO-3: transformers loaded the policy already partitioned (deepspeed.zero.Init; accelerate sets
                 # its DeepSpeed config for transformers whatever zero3_init_flag says), so a deep copy would copy
                 # empty shards. Load the initial weights once more, as TRL loads its ZeRO-3 reference.
