@@ -12,7 +12,10 @@ Samplers, run alternately (median of ``repeats`` runs each, so load drift hits a
   equal ``hf``'s bit for bit (checked: ``equal_outputs``); the like-for-like speed comparison.
 - ``kv_hf_rng_shared``: the same plus ``share_prefix=True`` (the R1-Zero template prefilled once); logits
   then differ from a full prefill by float rounding, so equality is checked, not guaranteed.
-- ``kv``: KVCacheSampler defaults (rng="per_row"): other random draws from the same distribution.
+- ``kv``: KVCacheSampler defaults (rng="per_row", decode steps through r1lib.decode.FastDecoder): other random
+  draws from the same distribution.
+- ``kv_forward``: the same with ``fast_decode=False`` (every decode step through the model's forward); ``kv``'s
+  ``equal_to_kv_forward`` checks that the fast decoder changes no completion, ``speedup_vs_forward`` its gain.
 
 Plus a sweep of the compaction threshold (``compact``, None = never) on both shapes, and an
 evaluation-like setting (T=0.6, top_p=0.95).
@@ -78,6 +81,9 @@ def compare(samplers: dict[str, Any], prompts: list[str], params: SamplingParams
         for name in ("kv_hf_rng", "kv_hf_rng_shared"):
             if name in outs:
                 res[name]["equal_outputs"] = outs[name] == outs["hf"]
+    if "kv" in res and "kv_forward" in res:
+        res["kv"]["equal_to_kv_forward"] = outs["kv"] == outs["kv_forward"]
+        res["kv"]["speedup_vs_forward"] = res["kv_forward"]["wall_s"] / res["kv"]["wall_s"]
     return res
 
 
@@ -98,7 +104,8 @@ def main(repeats: int = 3, threads: tuple[int, ...] = (1, 2), lengths: tuple[int
     samplers = {"hf": HFSampler(model, tok, batch_size=64),
                 "kv_hf_rng": KVCacheSampler(model, tok, batch_size=64, rng="hf"),
                 "kv_hf_rng_shared": KVCacheSampler(model, tok, batch_size=64, rng="hf", share_prefix=True),
-                "kv": KVCacheSampler(model, tok, batch_size=64)}
+                "kv": KVCacheSampler(model, tok, batch_size=64),
+                "kv_forward": KVCacheSampler(model, tok, batch_size=64, fast_decode=False)}
     results: dict[str, Any] = {
         "machine": {"python": platform.python_version(), "processor": platform.machine(), "cpus": os.cpu_count(),
                     "torch": torch.__version__, "load_avg_before": os.getloadavg()},
@@ -164,7 +171,7 @@ def main(repeats: int = 3, threads: tuple[int, ...] = (1, 2), lengths: tuple[int
 
 def _print_header() -> None:
     print(f"{'shape':6} {'new':>4} {'thr':>3} | {'hf s':>6} {'tok/s':>6} | {'kv_hf_rng s':>11} {'x':>5} {'eq':>3} | "
-          f"{'+shared s':>9} {'x':>5} {'eq':>3} | {'kv s':>6} {'tok/s':>6} {'x':>5}")
+          f"{'+shared s':>9} {'x':>5} {'eq':>3} | {'kv s':>6} {'tok/s':>6} {'x':>5} | {'fwd s':>6} {'x':>5} {'eq':>3}")
 
 
 def _print_row(setting: dict) -> None:
@@ -176,7 +183,8 @@ def _print_row(setting: dict) -> None:
           f"{hf['tokens_per_s']:6.0f} | {hr['wall_s']:11.2f} {hr['speedup_wall']:5.2f} "
           f"{'yes' if hr['equal_outputs'] else 'NO':>3} | {hs['wall_s']:9.2f} {hs['speedup_wall']:5.2f} "
           f"{'yes' if hs['equal_outputs'] else 'NO':>3} | {kv['wall_s']:6.2f} {kv['tokens_per_s']:6.0f} "
-          f"{kv['speedup_wall']:5.2f}{tag}", flush=True)
+          f"{kv['speedup_wall']:5.2f} | {res['kv_forward']['wall_s']:6.2f} {kv['speedup_vs_forward']:5.2f} "
+          f"{'yes' if kv['equal_to_kv_forward'] else 'NO':>3}{tag}", flush=True)
 
 
 

@@ -494,8 +494,9 @@ class RLConfig(_Strict):
     micro_batches: PositiveInt = Field(
         default=1, description="Forward/backward passes per mini-batch (gradient accumulation), its rows sorted by "
         "length so that each pass carries little padding; also the chunks of the reference / old log-prob passes. "
-        "The same update up to float rounding (tests/test_rl_resume.py), less compute. 1: one pass per mini-batch "
-        "(the committed results). Not with PPO or DeepSpeed.")
+        "The same update up to float rounding (tests/test_rl_resume.py), less compute. At most one pass per row (a "
+        "smaller mini-batch gets fewer passes). 1: one pass per mini-batch. Not under DeepSpeed (its engine owns "
+        "gradient accumulation).")
     max_new_tokens: PositiveInt = Field(
         default=128, description="Completion cap during RL at step 0 (paper: 32,768, docs/paper.md §2.2).")
     max_new_tokens_schedule: list[tuple[Annotated[float, Field(ge=0, le=1)], PositiveInt]] = Field(
@@ -554,14 +555,6 @@ class RLConfig(_Strict):
             raise PydanticCustomError(
                 "not_divisible", "rl.mini_batches ({m}) must divide rl.batch_size ({b})",
                 {"m": self.mini_batches, "b": self.batch_size})
-        if self.micro_batches > 1 and self.algorithm == "ppo":
-            raise PydanticCustomError(
-                "unsupported", "rl.micro_batches > 1 is not supported with rl.algorithm 'ppo' (the critic's loss is "
-                "not split); use 1", {})
-        if self.micro_batches > self.batch_size // self.mini_batches:
-            raise PydanticCustomError(
-                "too_many", "rl.micro_batches ({u}) exceeds the rows of a mini-batch ({r})",
-                {"u": self.micro_batches, "r": self.batch_size // self.mini_batches})
         return self
 
 

@@ -47,6 +47,8 @@ import os
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, Sequence, runtime_checkable
 
+from r1lib.decode import fast_decoder_for
+
 FinishReason = Literal["stop", "eos", "length"]
 
 
@@ -379,10 +381,14 @@ def _buffer_layer_class() -> type:
             return self.length
 
         def batch_select_indices(self, indices: Any) -> None:
-            if self.is_initialized:
-                self._kbuf = self._kbuf.index_select(0, indices)
-                self._vbuf = self._vbuf.index_select(0, indices)
+            if self.is_initialized:  # copy only the filled columns (the rest is written later)
+                self._kbuf, self._vbuf = (self._select_filled(buf, indices) for buf in (self._kbuf, self._vbuf))
                 self.keys, self.values = self._kbuf[:, :, :self.length], self._vbuf[:, :, :self.length]
+
+        def _select_filled(self, buf: Any, indices: Any) -> Any:
+            out = buf.new_empty(len(indices), *buf.shape[1:])
+            out[:, :, :self.length] = buf[:, :, :self.length].index_select(0, indices)
+            return out
 
         def crop(self, tokens_to_remove: int) -> None:  # not used by the sampler; kept consistent
             raise NotImplementedError("the sampler's KV buffer does not support crop")
@@ -421,9 +427,14 @@ class KVCacheSampler:
     - samples vectorised over the batch, detects EOS and stop strings incrementally (a per-token string
       table picks candidate tokens, a decode of the row's tail confirms), and stops when all rows are done,
     - drops finished rows from the batch (``compact``), so that a few long completions do not keep the
-      whole batch running (``generate`` steps every row until the longest one ends).
+      whole batch running (``generate`` steps every row until the longest one ends),
+    - runs the decode steps of Llama / Qwen2 models through :class:`r1lib.decode.FastDecoder` (the same maths in a
+      few dozen tensor ops per step instead of transformers' module tree; ``fast_decode=False`` or any other
+      architecture: the model's forward). Logits agree with the forward to float rounding, so seeded completions
+      are the same (tests/test_decode.py). Not with ``rng="hf"``, whose point is bit-identical logits.
 
-    Measured on the default base model (benchmarks/bench_sampler.py -> results/benchmarks/sampler.json; the
+    Measured before the fast decoder, on an earlier base model (benchmarks/bench_sampler.py now also reports
+    ``kv_forward``, the loop without it; results/benchmarks/sampler.json; the
     2-core CPU machine, quiet; batch_size 64, T=1, R1-Zero prompts, 64 prompts x 1 and 8 prompts x 8 samples,
     128 and 256 new tokens, median of 3 alternating runs): HFSampler 3.9-5.7 s per call (460-620 tokens/s)
     with one torch thread; KVCacheSampler 0.8-1.9 s (1,500-3,200 tokens/s), 3.1-4.9x faster (2.9-4.1x with
@@ -459,12 +470,13 @@ class KVCacheSampler:
     ``compact``: drop finished rows once at least this fraction of the current batch is finished
     (``None`` or ``0``: never). ``share_prefix``: prefill the prompts' common token prefix once (at least
     ``_MIN_SHARED_PREFIX`` tokens; logits then agree with a full prefill to float rounding, not bit for bit);
-    ``None``: on with ``rng="per_row"``, off with ``rng="hf"``.
+    ``None``: on with ``rng="per_row"``, off with ``rng="hf"``. ``fast_decode``: decode steps through
+    :class:`r1lib.decode.FastDecoder` where the architecture allows it (``rng="per_row"`` only).
     """
 
     def __init__(self, model: Any, tokenizer: Any, batch_size: int = 64, *, num_threads: int | None = None,
                  add_special_tokens: bool = True, rng: Literal["per_row", "hf"] = "per_row",
-                 compact: float | None = 0.05, share_prefix: bool | None = None) -> None:
+                 compact: float | None = 0.05, share_prefix: bool | None = None, fast_decode: bool = True) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")
         if num_threads is not None and num_threads < 1:
@@ -485,6 +497,8 @@ class KVCacheSampler:
         self.rng = rng
         self.compact = compact or None
         self.share_prefix = rng == "per_row" if share_prefix is None else share_prefix
+        self.fast_decode = fast_decode
+        self._decoder: Any = None
         self.eos_token_ids = HFSampler._eos_ids(model, tokenizer)
         if not self.eos_token_ids:
             raise ValueError("KVCacheSampler: neither the tokenizer nor the model's generation_config defines an EOS token")
@@ -623,6 +637,8 @@ class KVCacheSampler:
                 _register_kv_attention()
                 config._attn_implementation = _KV_ATTENTION
             with torch.inference_mode():
+                # the hand-written decode step (r1lib.decode), built from the current weights on every call
+                self._decoder = fast_decoder_for(model) if self.fast_decode and self.rng == "per_row" else None
                 for start in range(0, len(rows), self.batch_size):
                     batch = rows[start: start + self.batch_size]
                     ids_rows, lp_rows = self._generate_batch([prompts[i] for i, _ in batch], batch, params, base_seed)
@@ -684,6 +700,8 @@ class KVCacheSampler:
         eos = torch.tensor(self.eos_token_ids, device=device)
         pad = torch.tensor(self.pad_token_id, device=device)
 
+        decoder = self._decoder if fast else None
+        caches = None
         generated: list[list[int]] = [[] for _ in range(rows)]
         logprobs: list[list[float]] = [[] for _ in range(rows)]
         alive = list(range(rows))          # batch position -> row
@@ -730,7 +748,11 @@ class KVCacheSampler:
             if self.compact is not None and n_done and n_done >= self.compact * len(alive):
                 keep = [b for b in range(len(alive)) if not done[b]]
                 index = torch.tensor(keep, device=device)
+                if decoder is not None:  # the decoder wrote columns the cache layers have not counted
+                    for layer in cache.layers:
+                        layer.length = length
                 cache.batch_select_indices(index)
+                caches = None
                 mask_buf, position, tokens, alive_t = mask_buf[index], position[index], tokens[index], alive_t[index]
                 alive = [alive[b] for b in keep]
                 done, n_done = [False] * len(alive), 0
@@ -740,6 +762,11 @@ class KVCacheSampler:
             mask_buf[:, length] = True
             length += 1
             position = position + 1
+            if decoder is not None:
+                if caches is None:  # (re)collected after the cache rows were selected
+                    caches = [(layer._kbuf, layer._vbuf) for layer in cache.layers]
+                logits = decoder.step(tokens, position[:, 0], caches, length - 1, mask_buf if padded else None)
+                continue
             step_mask = (mask_buf[:, None, None, :length] if mask_4d else mask_buf[:, :length]) if padded else None
             logits = model(input_ids=tokens[:, None], attention_mask=step_mask, position_ids=position,
                            past_key_values=cache, use_cache=True).logits[:, -1]

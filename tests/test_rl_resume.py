@@ -237,23 +237,30 @@ def test_gradient_checkpointing_trains_the_same_policy(tmp_path, tiny_model_dir)
         assert torch.allclose(w0[k], w1[k], atol=1e-6), k
 
 
-@pytest.mark.parametrize("mini_batches, aggregation", [(2, "sequence"), (1, "token"), (1, "dr_grpo")])
-def test_length_sorted_micro_batches_give_the_same_update(tmp_path, tiny_model_dir, mini_batches, aggregation):
+@pytest.mark.parametrize("mini_batches, aggregation, algorithm", [
+    (2, "sequence", "grpo"), (1, "token", "grpo"), (1, "dr_grpo", "grpo"), (2, "sequence", "ppo")])
+def test_length_sorted_micro_batches_give_the_same_update(tmp_path, tiny_model_dir, mini_batches, aggregation,
+                                                           algorithm):
     """rl.micro_batches splits each mini-batch into length-sorted passes with accumulated gradients, each weighted by
     its share of rows (tokens for the token means): the same rollouts, metrics and update as one pass, to float
-    rounding. One mini-batch also checks the on-policy old log-probs filled pass by pass."""
+    rounding. One mini-batch also checks the on-policy old log-probs filled pass by pass; PPO also the critic's
+    gradients (its value loss is a token mean, weighted by the pass's share of tokens)."""
     runs = {}
     for micro in (1, 2):
         (tmp_path / str(micro)).mkdir()
         cfg = load_config(tiny_rl_config(tmp_path / str(micro), steps=1, checkpoint_every=100),
                           {"rl.micro_batches": micro, "rl.mini_batches": mini_batches,
-                           "rl.loss_aggregation": aggregation})
+                           "rl.loss_aggregation": aggregation, "rl.algorithm": algorithm})
         trainer = RLTrainer(cfg, init_model=tiny_model_dir, out_dir=tmp_path / str(micro) / "run")
         grads: list[dict[str, torch.Tensor]] = []  # the accumulated gradient at every optimizer step
         step = trainer.optimizer.step
+        named = list(trainer.policy.named_parameters())
+        if trainer.critic is not None:
+            assert algorithm == "ppo"
+            named += [(f"critic.{n}", p) for n, p in trainer.critic.named_parameters()]
 
-        def recording_step(*a, _step=step, _grads=grads, _model=trainer.policy, **kw):
-            _grads.append({n: p.grad.detach().clone() for n, p in _model.named_parameters() if p.grad is not None})
+        def recording_step(*a, _step=step, _grads=grads, _named=named, **kw):
+            _grads.append({n: p.grad.detach().clone() for n, p in _named if p.grad is not None})
             return _step(*a, **kw)
 
         trainer.optimizer.step = recording_step
@@ -261,20 +268,22 @@ def test_length_sorted_micro_batches_give_the_same_update(tmp_path, tiny_model_d
         runs[micro] = (res.history[0], grads)
     (h1, g1), (h2, g2) = runs[1], runs[2]
     assert h1["reward/mean"] == h2["reward/mean"] and h1["length/mean"] == h2["length/mean"]
-    for key in ("loss", "surrogate", "kl", "clip_fraction", "grad_norm", "entropy"):
+    keys = ("loss", "surrogate", "kl", "clip_fraction", "grad_norm", "entropy")
+    for key in keys + (("value_loss", "critic_grad_norm") if algorithm == "ppo" else ()):
         assert h1[key] == pytest.approx(h2[key], rel=1e-5, abs=1e-7), key
     assert len(g1) == len(g2) == mini_batches
     for a, b in zip(g1, g2):
         assert a.keys() == b.keys() and max(float(v.abs().max()) for v in a.values()) > 1e-3
+        assert algorithm != "ppo" or any(n.startswith("critic.") for n in a)
         for name in a:  # (Adam would amplify rounding in near-zero gradients: compare gradients, not weights)
             scale = float(a[name].abs().max())
             assert float((a[name] - b[name]).abs().max()) <= 1e-4 * scale + 1e-9, name
 
 
-def test_micro_batches_are_refused_where_unsupported(tmp_path):
-    from r1lib.config import ConfigError
-
-    with pytest.raises(ConfigError, match=r"rl.micro_batches > 1 is not supported with rl.algorithm 'ppo'"):
-        load_config(tiny_rl_config(tmp_path, steps=1, checkpoint_every=1), {"rl.micro_batches": 2, "rl.algorithm": "ppo"})
-    with pytest.raises(ConfigError, match=r"rl.micro_batches \(5\) exceeds the rows of a mini-batch \(4\)"):
-        load_config(tiny_rl_config(tmp_path, steps=1, checkpoint_every=1), {"rl.micro_batches": 5})
+def test_micro_batches_beyond_a_mini_batch_are_one_pass_per_row(tmp_path, tiny_model_dir):
+    """rl.micro_batches is an upper bound: a mini-batch of 4 rows with micro_batches 8 runs 4 passes of one row."""
+    cfg = load_config(tiny_rl_config(tmp_path, steps=1, checkpoint_every=1), {"rl.micro_batches": 8})
+    trainer = RLTrainer(cfg, init_model=tiny_model_dir, out_dir=tmp_path / "run")
+    batch = type("B", (), {"prompt_mask": torch.ones(8, 3), "completion_mask": torch.ones(8, 5)})()
+    chunks = trainer._length_chunks(batch, torch.arange(4), cfg.rl.micro_batches)
+    assert [len(c) for c in chunks] == [1, 1, 1, 1]

@@ -42,13 +42,24 @@ def kv(model_and_tok):
     return KVCacheSampler(model, tok, batch_size=4, num_threads=1)
 
 
-def count_forwards(model):
-    """Count ``model.forward`` calls with a forward hook; returns (a one-element counter list, the hook handle)."""
+def count_forwards(model, monkeypatch=None):
+    """Count ``model.forward`` calls with a forward hook; returns (a one-element counter list, the hook handle).
+    With ``monkeypatch``, the hand-written decode steps (r1lib.decode.FastDecoder.step) count as forwards too."""
     calls = [0]
 
     def hook(*_):
         calls[0] += 1
 
+    if monkeypatch is not None:
+        from r1lib.decode import FastDecoder
+
+        step = FastDecoder.step
+
+        def counted(self, *a, **kw):
+            calls[0] += 1
+            return step(self, *a, **kw)
+
+        monkeypatch.setattr(FastDecoder, "step", counted)
     return calls, model.register_forward_hook(hook)
 
 
@@ -161,7 +172,7 @@ def test_shared_prefix_generation(model_and_tok):
 # ---------------------------------------------------------------- stop strings and EOS
 
 
-def test_stop_string_cut_and_early_exit(model_and_tok, hf, kv):
+def test_stop_string_cut_and_early_exit(model_and_tok, hf, kv, monkeypatch):
     model, tok = model_and_tok
     prompt = [PROMPTS[3]]
     full = kv.generate(prompt, SamplingParams(temperature=1.0, max_new_tokens=24, stop=(), seed=3))[0][0]
@@ -175,7 +186,7 @@ def test_stop_string_cut_and_early_exit(model_and_tok, hf, kv):
     stop = text[pos:pos + 2]
     end = text.index(stop) + len(stop)
     params = SamplingParams(temperature=1.0, max_new_tokens=24, stop=("never-produced", stop), seed=3)
-    calls, handle = count_forwards(model)
+    calls, handle = count_forwards(model, monkeypatch)
     try:
         cut = kv.generate(prompt, params)[0][0]
     finally:
@@ -190,7 +201,7 @@ def test_stop_string_cut_and_early_exit(model_and_tok, hf, kv):
     assert hf_rng.generate(prompt, params) == hf.generate(prompt, params)
 
 
-def test_eos_kept_and_row_stops(model_and_tok, kv):
+def test_eos_kept_and_row_stops(model_and_tok, kv, monkeypatch):
     model, tok = model_and_tok
     prompt = [PROMPTS[4]]
     full = kv.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=20, stop=()))[0][0]
@@ -199,7 +210,7 @@ def test_eos_kept_and_row_stops(model_and_tok, kv):
     first = full.token_ids.index(eos)  # the token may already occur earlier
     sampler = KVCacheSampler(model, tok, batch_size=4, num_threads=1)
     sampler.eos_token_ids = [eos]
-    calls, handle = count_forwards(model)
+    calls, handle = count_forwards(model, monkeypatch)
     try:
         c = sampler.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=20, stop=()))[0][0]
     finally:

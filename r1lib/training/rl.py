@@ -304,7 +304,9 @@ class RLTrainer:
             from r1lib.sampling import make_sampler
 
             backend = self.rl.sampler
-            kw: dict[str, Any] = {"num_threads": self.rl.num_threads, "batch_size": max(64, self.rl.batch_size),
+            # rollouts are one batch; held-out evaluation runs in batches of sampling.batch_size rows (or more)
+            kw: dict[str, Any] = {"num_threads": self.rl.num_threads,
+                                  "batch_size": max(self.rl.batch_size, self.cfg.sampling.batch_size),
                                   "add_special_tokens": self.prompt_format.add_special_tokens}
             if backend == "vllm":  # TRL's vLLM integration, colocated or a server (rl.vllm)
                 from r1lib.sampling_vllm import VLLMRolloutSampler
@@ -543,7 +545,9 @@ class RLTrainer:
                     if self.critic is not None:
                         from r1lib.algorithms.ppo import critic_loss
 
-                        v_loss = critic_loss(self, t, chunk, returns, old_values)
+                        v_loss = critic_loss(self, t, chunk, returns, old_values)  # a token mean over the chunk
+                        if len(chunks) > 1:
+                            v_loss = v_loss * w_tok
                         loss = loss + rl.vf_coef * v_loss
                         sums["value_loss"] = sums.get("value_loss", 0.0) + float(v_loss.detach()) / rl.mini_batches
                     if not torch.isfinite(loss):
