@@ -2,7 +2,7 @@
 same configuration, in one process, alternating (TRL step, r1lib step, TRL step, ...).
 
 Run:  .venv/bin/python benchmarks/bench_grpo_step_vs_trl.py [--steps 5] [--sampler kv] [--mini-batches 1]
-                                                            [--micro-batches 4]
+                                                            [--micro-batches 4] [--share-prefix]
       -> results/benchmarks/grpo_step_vs_trl.json (and a table on stdout)
 
 "One GRPO step" = one rollout of ``batch_size`` completions (``batch_size / G`` prompts x G) scored with
@@ -71,6 +71,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                    help="r1lib rl.micro_batches: length-sorted forward/backward passes per mini-batch, gradients "
                         "accumulated (the same update to float rounding; TRL has no counterpart, its settings are "
                         "unchanged)")
+    p.add_argument("--share-prefix", action="store_true",
+                   help="r1lib rl.share_prefix: the prompt prefix all rows of a pass share (the R1-Zero template) "
+                        "computed once per pass (the same log-probs and gradients to float rounding; TRL unchanged)")
     p.add_argument("--batch-size", type=int, default=64, help="completions per GRPO step")
     p.add_argument("--group-size", type=int, default=8, help="G, completions per prompt")
     p.add_argument("--max-new-tokens", type=int, default=128)
@@ -134,7 +137,7 @@ def build_r1lib(args: argparse.Namespace, examples: list[Any], out_dir: Path) ->
         "rl": {"algorithm": "grpo", "steps": max(total, 1), "batch_size": args.batch_size,
                "num_generations": args.group_size, "lr": args.lr, "weight_decay": 0.0, "max_grad_norm": 1.0,
                "beta": args.beta, "epsilon": args.epsilon, "mini_batches": args.mini_batches,
-               "micro_batches": args.micro_batches,
+               "micro_batches": args.micro_batches, "share_prefix": args.share_prefix,
                "max_new_tokens": args.max_new_tokens, "temperature": 1.0, "loss_aggregation": "sequence",
                "rewards": {"accuracy": 1.0, "format": 1.0}, "sampler": args.sampler, "num_threads": None,
                "ref_reset_every": 10 ** 9},  # no reference reset inside the benchmark (TRL: no ref sync)
@@ -287,7 +290,8 @@ def _run_in(args: argparse.Namespace, examples: list[Any], tmp: Path) -> dict[st
                        "batch_size": args.batch_size, "group_size": args.group_size,
                        "prompts_per_step": prompts_per_step, "max_new_tokens": args.max_new_tokens,
                        "temperature": 1.0, "top_p": 1.0, "beta": args.beta, "epsilon": args.epsilon, "lr": args.lr,
-                       "r1lib_mini_batches": M, "r1lib_micro_batches": args.micro_batches, "trl_per_device_train_batch_size": args.batch_size // M,
+                       "r1lib_mini_batches": M, "r1lib_micro_batches": args.micro_batches,
+                       "r1lib_share_prefix": args.share_prefix, "trl_per_device_train_batch_size": args.batch_size // M,
                        "trl_steps_per_generation": M, "trl_gradient_accumulation_steps": 1,
                        "optimizer_steps_per_grpo_step": M, "loss": "r1lib sequence == TRL grpo",
                        "trl_use_bias_correction_kl": False, "rewards": "accuracy + format (weights 1, 1)",

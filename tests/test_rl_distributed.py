@@ -31,8 +31,10 @@ ACCEL_DIR = Path(__file__).resolve().parents[1] / "experiments" / "accelerate"
 STEPS = 4
 # Rewards with a spread on an untrained model (the overlong penalty varies with the completion's
 # length), so that advantages and gradients are non-zero and the checksums below are meaningful.
+# share_prefix: the scoring passes run the shared prompt prefix once (a second forward with a cache) under DDP and
+# DeepSpeed too.
 RL_TINY = (f"rl: {{steps: {STEPS}, batch_size: 8, num_generations: 4, mini_batches: 2, max_new_tokens: 8, "
-           "sampler: hf, lr: 0.001, checkpoint_every: 2, eval_every: 100, eval_k: 2, eval_limit: 2, "
+           "sampler: hf, lr: 0.001, checkpoint_every: 2, eval_every: 100, eval_k: 2, eval_limit: 2, share_prefix: true, "
            "rewards: {accuracy: 1.0, format: 1.0, overlong_penalty: {weight: 1.0, max_len: 6, buffer: 6}}}")
 EVAL_TINY = "eval: {max_new_tokens: 8}"
 WALL_TIME_KEYS = {"time", "step_time", "gen_time", "tokens_per_s", "train_seconds", "eval/seconds"}

@@ -86,22 +86,85 @@ def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
 
+MIN_SHARED_PREFIX = 16  # shortest common prompt prefix (tokens) that sequence_logprobs computes once for all rows
+
+
 def sequence_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
                       completion_ids: torch.Tensor, completion_mask: torch.Tensor, *, temperature: float = 1.0,
-                      with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                      with_entropy: bool = False, share_prefix: bool = False
+                      ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Per-token log-probs of the completion tokens under ``model``: ``(B, T)`` (and entropies ``(B, T)``).
 
     ``input_ids = cat(prompt_ids, completion_ids)``; only the last ``T + 1`` positions' logits are
     computed (``logits_to_keep``) since only completion tokens are scored.
+
+    ``share_prefix``: the token prefix all rows' prompts share (the R1-Zero template: ~85 of a ~100-token prompt)
+    goes through the model once, and its keys/values (with their gradient) serve every row
+    (:func:`_shared_prefix_cache`); the same log-probs and gradients to float rounding (tests/test_rl_prefix.py),
+    far fewer tokens. The idea of shared-prefix GRPO forwards (e.g. "Prefix Grouper", arXiv 2506.05433), here
+    for the prefix common to the whole batch. Falls back to one pass when the prefix is shorter than
+    ``MIN_SHARED_PREFIX`` or the model's cache is not a plain one.
     """
     input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
     attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
     t = completion_ids.size(1)
-    logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=_position_ids(attention_mask),
-                   logits_to_keep=t + 1, use_cache=False).logits[:, :-1, :]  # (B, T, V): position j predicts token j
+    position_ids = _position_ids(attention_mask)
+    cache, k = _shared_prefix_cache(model, prompt_ids, prompt_mask) if share_prefix else (None, 0)
+    if cache is None:
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, position_ids=position_ids,
+                       logits_to_keep=t + 1, use_cache=False).logits
+    else:  # columns k.. on top of the shared prefix's keys/values (padded rows recompute their prefix's tail)
+        logits = model(input_ids=input_ids[:, k:], attention_mask=attention_mask, position_ids=position_ids[:, k:],
+                       past_key_values=cache, logits_to_keep=t + 1, use_cache=True).logits
+    logits = logits[:, :-1, :]  # (B, T, V): position j predicts token j
     logp = token_logprobs(logits, completion_ids, temperature)
     ent = entropy_from_logits(logits.detach(), temperature) if with_entropy else None
     return logp, ent
+
+
+def _shared_prefix_cache(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor
+                         ) -> tuple[Any, int]:
+    """A cache holding, for every row, the keys/values of the token prefix all left-padded prompts share.
+
+    Returns ``(cache, k)``: the cache covers columns ``0..k-1`` of the padded layout; row b (``pad_b`` padding
+    columns) gets the shared prefix's first ``k - pad_b`` keys/values in its columns ``pad_b..k-1`` (a token's
+    keys/values depend only on the tokens before it and its position, the same in every row; the padding
+    columns are masked). ``(None, 0)`` when fewer than ``MIN_SHARED_PREFIX`` tokens are shared, a single row, or
+    the model's cache is not made of plain layers (sliding windows, ...). The same placement as the KV-cache
+    sampler's prefill (``r1lib.sampling.KVCacheSampler._seed_shared_prefix``), here with gradients.
+    """
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    rows, plen = prompt_ids.shape
+    if rows < 2:
+        return None, 0
+    lengths = prompt_mask.sum(1)
+    pad = plen - lengths
+    ref = prompt_ids[int(pad.argmin())]
+    k = int(lengths.min()) - 1  # every row keeps its last prompt token for the second pass (it predicts token 0)
+    for b in range(rows):
+        diff = (prompt_ids[b, int(pad[b]):int(pad[b]) + k] != ref[:k]).nonzero()
+        if len(diff):
+            k = int(diff[0])
+    if k < MIN_SHARED_PREFIX:
+        return None, 0
+    inner = model
+    while hasattr(inner, "module") and hasattr(inner.module, "forward"):  # DDP / DeepSpeed wrappers
+        inner = inner.module
+    prefix = DynamicCache(config=inner.config)
+    if not prefix.layers or any(type(layer) is not DynamicLayer for layer in prefix.layers):
+        return None, 0
+    positions = torch.arange(k, device=prompt_ids.device).unsqueeze(0)
+    model(input_ids=ref[:k].unsqueeze(0), position_ids=positions, past_key_values=prefix, use_cache=True,
+          logits_to_keep=1)
+    index = (torch.arange(k, device=prompt_ids.device).unsqueeze(0) - pad.unsqueeze(1)).clamp(min=0)  # [rows, k]
+    cache = DynamicCache(config=inner.config)
+    for i, layer in enumerate(prefix.layers):
+        keys = layer.keys[0][:, index].transpose(0, 1)       # [heads, rows, k, dim] -> [rows, heads, k, dim]
+        values = layer.values[0][:, index].transpose(0, 1)
+        cache.update(keys, values, i)
+    return cache, k
 
 
 class DataStream:
@@ -203,6 +266,8 @@ class RLTrainer:
         model.config.use_cache = False
         if self.rl.gradient_checkpointing:  # active in train mode only: the samplers generate in eval mode, with a cache
             model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        # shared prompt prefix in the scoring passes (sequence_logprobs); it needs the cache that checkpointing disables
+        self.share_prefix = self.rl.share_prefix and not self.rl.gradient_checkpointing
         self.ref = None
         if self.rl.beta > 0 or (self.rl.algorithm == "ppo" and self.rl.kl_in == "reward"):
             # DEVIATION (none from the paper): the reference starts as the initial policy and is reset
@@ -428,7 +493,8 @@ class RLTrainer:
             t = batch.select(rows)
             lp, en = sequence_logprobs(model, *(t[k].to(self.acc.device) for k in
                                                 ("prompt_ids", "prompt_mask", "completion_ids", "completion_mask")),
-                                       temperature=self.rl.temperature, with_entropy=entropy)
+                                       temperature=self.rl.temperature, with_entropy=entropy,
+                                       share_prefix=self.share_prefix)
             logps[rows, : lp.size(1)] = lp.float().cpu()
             if ents is not None and en is not None:
                 ents[rows, : en.size(1)] = en.float().cpu()
@@ -530,7 +596,8 @@ class RLTrainer:
                 with self._sync_gradients(last=j == len(chunks) - 1):
                     logp, ent = sequence_logprobs(self.model, t["prompt_ids"].to(dev), t["prompt_mask"].to(dev),
                                                   t["completion_ids"].to(dev), t["completion_mask"].to(dev),
-                                                  temperature=rl.temperature, with_entropy=True)
+                                                  temperature=rl.temperature, with_entropy=True,
+                                                  share_prefix=self.share_prefix)
                     entropy[chunk, :T] = ent.float().cpu()
                     if on_policy:
                         old_logp[chunk, :T] = logp.detach().float().cpu()
