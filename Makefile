@@ -13,10 +13,12 @@ export TOKENIZERS_PARALLELISM ?= false
 .PHONY: reproduce test lab install notebooks clean-venv
 LAB_PORT ?= 8888
 
-# One install step: requirements.txt pins torch==2.13.0 together with everything else.
+# One install step: requirements.txt pins torch==2.13.0 together with everything else. --no-compile: pip skips
+# byte-compiling every installed module (thousands in torch, transformers, deepspeed; half of the install's time);
+# Python compiles the modules it imports on first use.
 $(VENV)/.installed: requirements.txt pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt -e .
+	$(PY) -m pip install --quiet --disable-pip-version-check --no-compile -r requirements.txt -e .
 	touch $@
 
 install: $(VENV)/.installed

@@ -12,6 +12,13 @@ R1-Zero template, T 1.0, up to 200 new tokens (rl.max_new_tokens), the median of
 tokens generated, each attending to its prompt and the tokens before it (``peak.flops_per_token``). Pretraining:
 batch 12 x 320 tokens (the default `pretrain`), AdamW, the median step of 10 after 3 warm-up steps, eager and
 through ``torch.compile`` (``pretrain.compile``).
+
+Why the rollout share is low (``rollouts.anatomy``): the share counts generated tokens over the call's wall time,
+and a call runs as many decode steps as its longest completion; most completions end early (direct answers), so
+the average step carries ``mean_rows_per_step`` rows, not 64. One decode step is timed alone at 64, 16 and 4 rows:
+at few rows it costs the fixed per-step work (~100 small tensor ops), at 64 rows attention reads the whole
+key/value cache (``kv_read_mb``, against the machine's copy bandwidth) and the matmuls are [64 x 128] by
+[128 x 768] at most, far from the 1024 x 1024 of the peak probe.
 """
 
 from __future__ import annotations
@@ -79,9 +86,55 @@ def rollouts(repeats: int) -> dict[str, Any]:
             n = c.num_tokens
             tokens += n
             flops += n * flops_per_token(model.config, plen + (n - 1) / 2)   # mean context of its tokens
+    steps = max(c.num_tokens for row in out for c in row)   # decode steps: the longest completion
     return {"model": source, "prompts": len(prompts), "samples_per_prompt": g, "max_new_tokens": params.max_new_tokens,
             "tokens": tokens, "wall_s": wall, "wall_runs_s": walls, "tokens_per_s": tokens / wall,
-            "gflops_per_s": flops / wall / 1e9, "mean_prompt_tokens": statistics.fmean(prompt_lens)}
+            "gflops_per_s": flops / wall / 1e9, "mean_prompt_tokens": statistics.fmean(prompt_lens),
+            "decode_steps": steps, "mean_rows_per_step": tokens / steps,
+            "anatomy": decode_anatomy(model, context=int(statistics.fmean(prompt_lens)) + steps // 2)}
+
+
+def decode_anatomy(model: Any, context: int, repeats: int = 200) -> dict[str, Any]:
+    """Where a decode step's time goes: one ``FastDecoder.step`` (the sampler's decode step) over a ``context``-token
+    KV cache at 64 rows (the RL batch) and at 16 and 4 rows (the tail, when most completions have ended), its GFLOP/s,
+    and the bytes of keys/values it reads against the machine's copy bandwidth (a memory-bound lower bound for
+    attention, which does ~2 FLOPs per float it reads)."""
+    from r1lib.decode import fast_decoder_for
+
+    torch.set_num_threads(THREADS)
+    cfg = model.config
+    decoder = fast_decoder_for(model)
+    if decoder is None:
+        return {"skipped": f"no fast decoder for {type(model).__name__}"}
+    big = torch.empty(64 * 2**20 // 4)          # 64 MiB: far beyond the L2 caches
+    dst = torch.empty_like(big)
+    dst.copy_(big)
+    t0 = time.perf_counter()
+    for _ in range(10):
+        dst.copy_(big)
+    copy_gb_s = 2 * big.numel() * 4 * 10 / (time.perf_counter() - t0) / 1e9   # read + write
+    out: dict[str, Any] = {"context": context, "copy_bandwidth_gb_s": copy_gb_s, "rows": {}}
+    head_dim = decoder.head_dim
+    with torch.inference_mode():
+        for rows in (64, 16, 4):
+            caches = [(torch.randn(rows, cfg.num_key_value_heads, context + 8, head_dim),
+                       torch.randn(rows, cfg.num_key_value_heads, context + 8, head_dim))
+                      for _ in range(cfg.num_hidden_layers)]
+            tokens = torch.randint(0, cfg.vocab_size, (rows,))
+            pos = torch.full((rows,), context)
+            mask = torch.ones(rows, context + 8, dtype=torch.bool)
+            for _ in range(10):
+                decoder.step(tokens, pos, caches, context, mask)
+            t0 = time.perf_counter()
+            for _ in range(repeats):
+                decoder.step(tokens, pos, caches, context, mask)
+            step = (time.perf_counter() - t0) / repeats
+            kv_bytes = 2 * cfg.num_hidden_layers * rows * cfg.num_key_value_heads * head_dim * (context + 1) * 4
+            out["rows"][str(rows)] = {"step_ms": 1e3 * step, "tokens_per_s": rows / step,
+                                      "gflops_per_s": rows * flops_per_token(cfg, context + 1) / step / 1e9,
+                                      "kv_read_mb": kv_bytes / 1e6,
+                                      "kv_read_ms_at_copy_bandwidth": 1e3 * kv_bytes / (copy_gb_s * 1e9)}
+    return out
 
 
 def pretraining(presets: list[str], steps: int, compile: bool = False) -> dict[str, Any]:
@@ -129,6 +182,8 @@ def main(quick: bool = False) -> dict[str, Any]:
     peak_after = matmul_peak_gflops(THREADS)
     peak = max(peak, peak_after)
     roll["share_of_peak"] = roll["gflops_per_s"] / peak
+    for v in roll["anatomy"].get("rows", {}).values():
+        v["share_of_peak"] = v["gflops_per_s"] / peak
     for v in [*pre["presets"].values(), *pre_compiled["presets"].values()]:
         v["share_of_peak"] = v["gflops_per_s"] / peak
     pre["compiled"] = pre_compiled["presets"]
@@ -141,7 +196,13 @@ def main(quick: bool = False) -> dict[str, Any]:
                        "pretraining_small_compiled_share_ge_0.5": pre["compiled"]["small"]["share_of_peak"] >= 0.5}}
     print(f"matmul peak {peak:.1f} GFLOP/s ({THREADS} threads)")
     print(f"rollouts: {roll['tokens_per_s']:.0f} tokens/s, {roll['gflops_per_s']:.2f} GFLOP/s = "
-          f"{100 * roll['share_of_peak']:.1f}% of peak")
+          f"{100 * roll['share_of_peak']:.1f}% of peak; {roll['decode_steps']} decode steps, "
+          f"{roll['mean_rows_per_step']:.1f} rows per step on average")
+    anatomy = roll["anatomy"]
+    for rows, v in anatomy.get("rows", {}).items():
+        print(f"  one decode step, {rows} rows, {anatomy['context']}-token context: {v['step_ms']:.2f} ms, "
+              f"{v['gflops_per_s']:.1f} GFLOP/s = {100 * v['share_of_peak']:.1f}% of peak; reads {v['kv_read_mb']:.1f} MB "
+              f"of keys/values ({v['kv_read_ms_at_copy_bandwidth']:.2f} ms at {anatomy['copy_bandwidth_gb_s']:.1f} GB/s copy)")
     for name, v in pre["presets"].items():
         c = pre["compiled"][name]
         print(f"pretraining {name} ({v['params']:,} params): {v['tokens_per_s']:.0f} tokens/s, "

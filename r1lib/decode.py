@@ -2,14 +2,15 @@
 
 Why hand-written
 ----------------
-For the default ~1M-parameter model a decode step of 64 rows is ~140 MFLOP, well under a millisecond of this
-CPU's matmul peak, yet transformers' ``LlamaForCausalLM.forward`` takes 7-8 ms per step: the time goes to Python
-(module calls, output dataclasses, mask and cache bookkeeping), not arithmetic. :class:`FastDecoder` does the
-same maths with a few dozen tensor ops per step, reading the model's own parameters (no copy except the fused
-QKV and gate/up weights, rebuilt by :meth:`FastDecoder.refresh` from the current parameters, since RL changes
-them between calls). Prefill still goes through the model's forward (one call per batch, where transformers'
-overhead does not matter); the decoder then writes into the same preallocated key/value buffers
-(``r1lib.sampling``'s buffer cache layers).
+For the default ~1M-parameter model a decode step of 64 rows is ~140 MFLOP, under a millisecond of this CPU's
+matmul peak, yet transformers' ``LlamaForCausalLM.forward`` took 7-8 ms per step (64 rows, 100-token cache, 1-2
+threads): the time goes to Python (module calls, output dataclasses, mask and cache bookkeeping), not arithmetic.
+:class:`FastDecoder` does the same maths in ~25 tensor ops per layer, reading the model's own parameters (for
+models up to ``FUSE_MAX_PARAMS`` the q/k/v and gate/up weights are fused into one matmul each: copies, rebuilt by
+:meth:`FastDecoder.refresh` since RL changes the weights between calls). Prefill still goes through the model's
+forward (one call per batch, where transformers' overhead does not matter); the decoder then writes into the same
+preallocated key/value buffers (``r1lib.sampling``'s buffer cache layers). What is left of a step's time:
+``benchmarks/bench_peak_share.py`` (``rollouts.anatomy``).
 
 What it covers: ``model_type`` ``llama`` or ``qwen2`` (q/k/v biases), default RoPE, SiLU MLP, full attention, no
 sliding window, plain (non-PEFT, non-quantised) ``*ForCausalLM`` with tied or untied head, fp32/bf16/fp16.
@@ -25,6 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 _SUPPORTED = {"llama": False, "qwen2": True}  # model_type -> q/k/v projections carry a bias
+FUSE_MAX_PARAMS = 50_000_000  # FastDecoder.refresh fuses q/k/v and gate/up (copies) only up to this model size
 
 
 def fast_decoder_for(model: Any) -> "FastDecoder | None":
@@ -80,21 +82,24 @@ class FastDecoder:
         self.refresh()
 
     def refresh(self) -> None:
-        """Re-read the weights (fusing q/k/v and gate/up into one matmul each)."""
+        """Re-read the weights, fusing q/k/v and gate/up into one matmul each (a copy of ~60% of the weights: done
+        only for models up to ``FUSE_MAX_PARAMS``; larger ones keep their own tensors and run the separate matmuls)."""
         import torch
 
+        fuse = sum(p.numel() for p in self.model.parameters()) <= FUSE_MAX_PARAMS
+        cat = (lambda ts: torch.cat(ts)) if fuse else (lambda ts: list(ts))
         layers = []
         for layer in self.model.model.layers:
             a, m = layer.self_attn, layer.mlp
-            qkv = torch.cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight]).t()
-            qkv_b = torch.cat([a.q_proj.bias, a.k_proj.bias, a.v_proj.bias]) if self.bias else None
-            gate_up = torch.cat([m.gate_proj.weight, m.up_proj.weight]).t()
-            layers.append((layer.input_layernorm.weight, qkv, qkv_b, a.o_proj.weight.t(),
-                           layer.post_attention_layernorm.weight, gate_up, m.down_proj.weight.t()))
+            qkv = cat([a.q_proj.weight, a.k_proj.weight, a.v_proj.weight])
+            qkv_b = cat([a.q_proj.bias, a.k_proj.bias, a.v_proj.bias]) if self.bias else None
+            gate_up = cat([m.gate_proj.weight, m.up_proj.weight])
+            layers.append((layer.input_layernorm.weight, qkv, qkv_b, a.o_proj.weight,
+                           layer.post_attention_layernorm.weight, gate_up, m.down_proj.weight))
         self._layers = layers
         self._embed = self.model.model.embed_tokens.weight
         self._norm = self.model.model.norm.weight
-        self._head = self.model.lm_head.weight.t()
+        self._head = self.model.lm_head.weight
 
     def _rope_table(self, capacity: int, device: Any, dtype: Any) -> tuple[Any, Any]:
         """cos/sin [capacity, head_dim] as transformers' rotary embedding computes them (float32, then dtype)."""
@@ -121,7 +126,11 @@ class FastDecoder:
         x = self._embed[tokens]                                                        # [B, hidden]
         for (ln1, qkv_w, qkv_b, o_w, ln2, gu_w, down_w), (kbuf, vbuf) in zip(self._layers, caches):
             y = F.rms_norm(x, (x.shape[-1],), ln1, self.eps)
-            qkv = y @ qkv_w if qkv_b is None else torch.addmm(qkv_b, y, qkv_w)       # [B, (h + 2 kvh) d]
+            if isinstance(qkv_w, list):                                                # unfused (large models)
+                qkv = torch.cat([F.linear(y, w, None if qkv_b is None else b)
+                                 for w, b in zip(qkv_w, qkv_b or (None,) * 3)], dim=-1)
+            else:
+                qkv = F.linear(y, qkv_w, qkv_b)                                        # [B, (h + 2 kvh) d]
             q, k, v = qkv.view(rows, h + 2 * kvh, d).split((h, kvh, kvh), dim=1)     # [B, heads, d]
             qk = torch.cat((q, k), dim=1)                                              # rotary on q and k at once
             rot = torch.cat((-qk[..., half:], qk[..., :half]), dim=-1)
@@ -132,8 +141,11 @@ class FastDecoder:
             # as transformers' repeat_kv; ~1.5x faster than SDPA's enable_gqa for one decode token on CPU
             out = F.scaled_dot_product_attention(qk[:, :h].reshape(rows, kvh, h // kvh, d), kbuf[:, :, :length + 1],
                                                  vbuf[:, :, :length + 1], attn_mask=attn_mask, scale=self.scale)
-            x = x + out.view(rows, h * d) @ o_w
+            x = x + F.linear(out.view(rows, h * d), o_w)
             y = F.rms_norm(x, (x.shape[-1],), ln2, self.eps)
-            gate, up = (y @ gu_w).chunk(2, dim=-1)
-            x = x + (F.silu(gate) * up) @ down_w
-        return F.rms_norm(x, (x.shape[-1],), self._norm, self.eps) @ self._head
+            if isinstance(gu_w, list):
+                gate, up = (F.linear(y, w) for w in gu_w)
+            else:
+                gate, up = F.linear(y, gu_w).chunk(2, dim=-1)
+            x = x + F.linear(F.silu(gate) * up, down_w)
+        return F.linear(F.rms_norm(x, (x.shape[-1],), self._norm, self.eps), self._head)

@@ -66,6 +66,21 @@ def lr_lambda(warmup: int, total: int, floor: float = 0.1) -> Callable[[int], fl
     return f
 
 
+def _can_compile() -> bool:
+    """Whether ``torch.compile`` can build CPU kernels here: inductor needs a C++ compiler. Without one, pretraining
+    runs eager (a warning says so) instead of failing at its first step."""
+    import warnings
+
+    try:
+        from torch._inductor.cpp_builder import get_cpp_compiler
+
+        get_cpp_compiler()
+    except (ImportError, RuntimeError, OSError) as err:   # inductor raises RuntimeError when it finds no compiler
+        warnings.warn(f"pretrain.compile: torch.compile is not available ({err}); pretraining runs eager", stacklevel=3)
+        return False
+    return True
+
+
 def pretrain(model, chunks: torch.Tensor, *, steps: int, batch_size: int, lr: float, warmup_steps: int,
              run_dir: str | Path, checkpoint_every: int, seed: int = 0, resume: bool = True,
              log: Callable[[dict, int], None] | None = None, progress: bool = True,
@@ -96,7 +111,7 @@ def pretrain(model, chunks: torch.Tensor, *, steps: int, batch_size: int, lr: fl
     model.train()
     t0 = time.perf_counter()
     tokens = start * batch_size * chunks.shape[1]   # the whole run's, as if it had not been interrupted
-    forward = torch.compile(model) if compile else model
+    forward = torch.compile(model) if compile and _can_compile() else model
     bar = tqdm(range(start, steps), initial=start, total=steps, desc="pretrain", disable=not progress)
     for step in bar:
         idx = batch_indices(chunks.shape[0], batch_size, step, seed)

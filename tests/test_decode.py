@@ -36,15 +36,21 @@ def _qwen2(tok, **extra):
     return model
 
 
-@pytest.mark.parametrize("arch", ["llama", "qwen2"])
-def test_decode_steps_match_a_full_forward(model_and_tok, arch):
+@pytest.mark.parametrize("arch, fuse", [("llama", True), ("qwen2", True), ("llama", False), ("qwen2", False)])
+def test_decode_steps_match_a_full_forward(model_and_tok, arch, fuse, monkeypatch):
     """Prefill the first tokens of left-padded rows (the sampler's buffer cache), decode the rest with the
-    FastDecoder one token at a time: every step's logits equal the full forward's at that position."""
+    FastDecoder one token at a time: every step's logits equal the full forward's at that position. ``fuse``:
+    fused q/k/v and gate/up weights (small models) or the model's own tensors (above ``FUSE_MAX_PARAMS``)."""
+    import r1lib.decode as decode
+
     model, tok = model_and_tok
     if arch == "qwen2":
         model = _qwen2(tok)
+    if not fuse:
+        monkeypatch.setattr(decode, "FUSE_MAX_PARAMS", 0)
     decoder = fast_decoder_for(model)
     assert isinstance(decoder, FastDecoder)
+    assert isinstance(decoder._layers[0][1], list) is not fuse
     sampler = KVCacheSampler(model, tok, share_prefix=False)
     enc = tok(PROMPTS, return_tensors="pt", padding=True, padding_side="left")
     ids, mask = enc["input_ids"], enc["attention_mask"]

@@ -80,6 +80,23 @@ def test_compiled_pretraining_trains_the_same_parameters(tmp_path):
     assert (tmp_path / "compiled" / "checkpoints").exists()
 
 
+def test_compile_without_a_cxx_compiler_runs_eager(tmp_path, monkeypatch):
+    """No C++ compiler (a laptop without build tools): pretrain.compile warns and trains eager, not a crash."""
+    import torch._inductor.cpp_builder as cpp_builder
+    from torch._inductor.exc import InvalidCxxCompiler
+
+    def no_compiler():
+        raise InvalidCxxCompiler()
+
+    monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
+    monkeypatch.setattr(torch, "compile", lambda *a, **kw: pytest.fail("torch.compile called without a compiler"))
+    tok, chunks = _setup()
+    with pytest.warns(UserWarning, match="pretraining runs eager"):
+        res = pretrain(build_model("nano", tok, seed=0), chunks, run_dir=tmp_path, steps=2, batch_size=4, lr=1e-3,
+                       warmup_steps=1, checkpoint_every=2, progress=False, compile=True)
+    assert res.final_loss == res.final_loss and (tmp_path / "checkpoints").exists()
+
+
 def _report(acc: dict, n: dict) -> dict:
     return {"style_accuracy": acc, "style_n": n}
 
