@@ -59,7 +59,7 @@ def fast_decoder_for(model: Any) -> "FastDecoder | None":
 class FastDecoder:
     """One-token decode over a model's weights and the sampler's key/value buffers.
 
-    ``step(tokens [B], positions [B], caches, length, mask [B, length+1] | None) -> logits [B, vocab]``:
+    ``step(tokens [B], positions [B], caches, length, mask [B, >= length+1] bool | None) -> logits [B, vocab]``:
     writes the new keys/values at column ``length`` of every layer's buffers (``[B, kv_heads, capacity, dim]``)
     and attends over columns ``0..length``. Call :meth:`refresh` after the weights changed (the sampler does it
     at the start of every ``generate``).

@@ -301,7 +301,7 @@ class HFSampler:
 # ---------------------------------------------------------------------------------------------------------------
 
 _KV_ATTENTION = "r1lib_sdpa_gqa"  # name under which the decode attention is registered with transformers
-_MIN_SHARED_PREFIX = 16  # shortest common prompt prefix (tokens) that KVCacheSampler prefills once for all rows
+MIN_SHARED_PREFIX = 16  # shortest common prompt prefix (tokens) prefilled once for all rows (shared_prefix_kv)
 _NUCLEUS_TOPK = 32  # top-p sampling (rng="per_row") looks for the nucleus among this many top tokens first
 # Keyword arguments the attention function may receive without changing the maths of plain causal attention
 # (anything else, e.g. a sliding window or a position bias, goes to transformers' own sdpa function).
@@ -396,6 +396,45 @@ def _buffer_layer_class() -> type:
     return _BufferLayer
 
 
+def shared_prefix_kv(model: Any, config: Any, input_ids: Any, mask: Any, *, logits_to_keep: bool = True
+                     ) -> tuple[list[tuple[Any, Any]] | None, int]:
+    """Run the token prefix that all left-padded rows of ``input_ids`` share through ``model`` once.
+
+    Returns ``(per-layer (keys, values) of shape [rows, kv_heads, k, dim], k)``, placed in the padded layout: row b
+    (``pad_b`` padding columns) gets the prefix's first ``k - pad_b`` keys/values in its columns ``pad_b..k-1`` (a
+    token's keys/values depend only on the tokens before it and its position, the same in every row); the columns
+    before ``pad_b`` are padding and masked. The caller then runs columns ``k..`` on top, which recomputes the rest
+    of the prefix for padded rows. ``(None, 0)`` for a single row or fewer than ``MIN_SHARED_PREFIX`` shared tokens
+    (too few to pay for the extra forward); every row keeps at least one token for the second pass. Used by the
+    KV-cache sampler's prefill and, with gradients, by the RL engine's scoring passes (``rl.share_prefix``).
+    """
+    import torch
+    from transformers import DynamicCache
+
+    rows, plen = input_ids.shape
+    if rows < 2:
+        return None, 0
+    lengths = mask.sum(1)
+    pad = plen - lengths
+    ref = input_ids[int(pad.argmin())]
+    # common token prefix: compare every row's tokens (shifted by its padding) with the longest row's
+    k = int(lengths.min()) - 1
+    for b in range(rows):
+        diff = (input_ids[b, int(pad[b]):int(pad[b]) + k] != ref[:k]).nonzero()
+        if len(diff):
+            k = int(diff[0])
+    if k < MIN_SHARED_PREFIX:
+        return None, 0
+    prefix = DynamicCache(config=config)
+    positions = torch.arange(k, device=input_ids.device).unsqueeze(0)
+    model(input_ids=ref[:k].unsqueeze(0), position_ids=positions, past_key_values=prefix, use_cache=True,
+          **({"logits_to_keep": 1} if logits_to_keep else {}))
+    index = (torch.arange(k, device=input_ids.device).unsqueeze(0) - pad.unsqueeze(1)).clamp(min=0)  # [rows, k]
+    # [heads, rows, k, dim] -> [rows, heads, k, dim]
+    return [(layer.keys[0][:, index].transpose(0, 1), layer.values[0][:, index].transpose(0, 1))
+            for layer in prefix.layers], k
+
+
 def _row_seed(seed: int, prompt_index: int, sample_index: int) -> int:
     """A 63-bit seed for completion (prompt_index, sample_index) of a call with base ``seed``."""
     digest = hashlib.blake2b(f"{seed}:{prompt_index}:{sample_index}".encode(), digest_size=8).digest()
@@ -469,7 +508,7 @@ class KVCacheSampler:
 
     ``compact``: drop finished rows once at least this fraction of the current batch is finished
     (``None`` or ``0``: never). ``share_prefix``: prefill the prompts' common token prefix once (at least
-    ``_MIN_SHARED_PREFIX`` tokens; logits then agree with a full prefill to float rounding, not bit for bit);
+    ``MIN_SHARED_PREFIX`` tokens; logits then agree with a full prefill to float rounding, not bit for bit);
     ``None``: on with ``rng="per_row"``, off with ``rng="hf"``. ``fast_decode``: decode steps through
     :class:`r1lib.decode.FastDecoder` where the architecture allows it (``rng="per_row"`` only).
     """
@@ -564,44 +603,11 @@ class KVCacheSampler:
         return cache, logits, fast, shared
 
     def _seed_shared_prefix(self, cache: Any, input_ids: Any, mask2d: Any) -> int:
-        """Prefill the token prefix that all rows share once and copy its keys/values into every row.
-
-        Returns the number k of left-padded columns now in ``cache`` (0: nothing shared, cache untouched).
-        Row b (``pad_b`` padding columns) gets the shared prefix's first ``k - pad_b`` keys/values in its
-        columns ``pad_b..k-1`` (a token's keys/values depend only on the tokens before it and its position,
-        which are the same in every row); columns before ``pad_b`` are padding and masked. The caller then
-        prefills columns ``k..`` as usual, which recomputes the rest of the prefix for padded rows. Only when
-        the prefix is long enough to pay for the extra forward (``_MIN_SHARED_PREFIX`` tokens) and every row
-        keeps at least one token for the second pass.
-        """
-        import torch
-
-        rows, plen = input_ids.shape
-        if rows < 2:
-            return 0
-        lengths = mask2d.sum(1)
-        pad = plen - lengths
-        longest = int(pad.argmin())
-        ref = input_ids[longest]
-        # common token prefix: compare every row's tokens (shifted by its padding) with the longest row's
-        k = int(lengths.min()) - 1
-        for b in range(rows):
-            row = input_ids[b, int(pad[b]):int(pad[b]) + k]
-            diff = (row != ref[:k]).nonzero()
-            if len(diff):
-                k = int(diff[0])
-        if k < _MIN_SHARED_PREFIX:
-            return 0
-        from transformers import DynamicCache
-
-        prefix_cache = DynamicCache(config=self.model.config)
-        positions = torch.arange(k, device=input_ids.device).unsqueeze(0)
-        self.model(input_ids=ref[:k].unsqueeze(0), position_ids=positions, past_key_values=prefix_cache,
-                   use_cache=True, **({"logits_to_keep": 1} if self._accepts_logits_to_keep else {}))
-        index = (torch.arange(k, device=input_ids.device).unsqueeze(0) - pad.unsqueeze(1)).clamp(min=0)  # [rows, k]
-        for layer, prefix in zip(cache.layers, prefix_cache.layers):
-            keys = prefix.keys[0][:, index].transpose(0, 1)        # [heads, rows, k, dim] -> [rows, heads, k, dim]
-            values = prefix.values[0][:, index].transpose(0, 1)
+        """Prefill the token prefix that all rows share once (:func:`shared_prefix_kv`) into ``cache``'s layers;
+        returns the number k of left-padded columns now in ``cache`` (0: nothing shared, cache untouched)."""
+        rows_kv, k = shared_prefix_kv(self.model, self.model.config, input_ids, mask2d,
+                                      logits_to_keep=self._accepts_logits_to_keep)
+        for layer, (keys, values) in zip(cache.layers, rows_kv or ()):
             layer.update(keys, values)
         return k
 

@@ -13,7 +13,8 @@ import r1lib.training.rl as rl_mod
 from r1lib.config import load_config
 from r1lib.prompts import r1_zero_prompt
 from r1lib.rollouts import pad_rows
-from r1lib.training.rl import MIN_SHARED_PREFIX, RLTrainer, _shared_prefix_cache, sequence_logprobs
+from r1lib.sampling import MIN_SHARED_PREFIX
+from r1lib.training.rl import RLTrainer, _shared_prefix_cache, sequence_logprobs
 from test_rl_resume import tiny_rl_config
 
 QUESTIONS = ["Compute 1234 + 5678.", "Compute 98765 - 4321.", "Compute 12 + 5.", "What is 7 + 8?"]

@@ -86,9 +86,6 @@ def _position_ids(attention_mask: torch.Tensor) -> torch.Tensor:
     return (attention_mask.cumsum(-1) - 1).clamp(min=0)
 
 
-MIN_SHARED_PREFIX = 16  # shortest common prompt prefix (tokens) that sequence_logprobs computes once for all rows
-
-
 def sequence_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor,
                       completion_ids: torch.Tensor, completion_mask: torch.Tensor, *, temperature: float = 1.0,
                       with_entropy: bool = False, share_prefix: bool = False
@@ -103,7 +100,7 @@ def sequence_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_m
     (:func:`_shared_prefix_cache`); the same log-probs and gradients to float rounding (tests/test_rl_prefix.py),
     far fewer tokens. The idea of shared-prefix GRPO forwards (e.g. "Prefix Grouper", arXiv 2506.05433), here
     for the prefix common to the whole batch. Falls back to one pass when the prefix is shorter than
-    ``MIN_SHARED_PREFIX`` or the model's cache is not a plain one.
+    ``r1lib.sampling.MIN_SHARED_PREFIX`` or the model's cache is not a plain one.
     """
     input_ids = torch.cat([prompt_ids, completion_ids], dim=1)
     attention_mask = torch.cat([prompt_mask, completion_mask], dim=1)
@@ -124,45 +121,24 @@ def sequence_logprobs(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_m
 
 def _shared_prefix_cache(model: torch.nn.Module, prompt_ids: torch.Tensor, prompt_mask: torch.Tensor
                          ) -> tuple[Any, int]:
-    """A cache holding, for every row, the keys/values of the token prefix all left-padded prompts share.
-
-    Returns ``(cache, k)``: the cache covers columns ``0..k-1`` of the padded layout; row b (``pad_b`` padding
-    columns) gets the shared prefix's first ``k - pad_b`` keys/values in its columns ``pad_b..k-1`` (a token's
-    keys/values depend only on the tokens before it and its position, the same in every row; the padding
-    columns are masked). ``(None, 0)`` when fewer than ``MIN_SHARED_PREFIX`` tokens are shared, a single row, or
-    the model's cache is not made of plain layers (sliding windows, ...). The same placement as the KV-cache
-    sampler's prefill (``r1lib.sampling.KVCacheSampler._seed_shared_prefix``), here with gradients.
-    """
+    """A cache holding, for every row, the keys/values (with gradients) of the token prefix all left-padded prompts
+    share, and its length k (``r1lib.sampling.shared_prefix_kv``, the KV-cache sampler's placement); ``(None, 0)``
+    when nothing long enough is shared or the model's cache is not made of plain layers (sliding windows, ...)."""
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
 
-    rows, plen = prompt_ids.shape
-    if rows < 2:
-        return None, 0
-    lengths = prompt_mask.sum(1)
-    pad = plen - lengths
-    ref = prompt_ids[int(pad.argmin())]
-    k = int(lengths.min()) - 1  # every row keeps its last prompt token for the second pass (it predicts token 0)
-    for b in range(rows):
-        diff = (prompt_ids[b, int(pad[b]):int(pad[b]) + k] != ref[:k]).nonzero()
-        if len(diff):
-            k = int(diff[0])
-    if k < MIN_SHARED_PREFIX:
-        return None, 0
+    from r1lib.sampling import shared_prefix_kv
+
     inner = model
     while hasattr(inner, "module") and hasattr(inner.module, "forward"):  # DDP / DeepSpeed wrappers
         inner = inner.module
-    prefix = DynamicCache(config=inner.config)
-    if not prefix.layers or any(type(layer) is not DynamicLayer for layer in prefix.layers):
-        return None, 0
-    positions = torch.arange(k, device=prompt_ids.device).unsqueeze(0)
-    model(input_ids=ref[:k].unsqueeze(0), position_ids=positions, past_key_values=prefix, use_cache=True,
-          logits_to_keep=1)
-    index = (torch.arange(k, device=prompt_ids.device).unsqueeze(0) - pad.unsqueeze(1)).clamp(min=0)  # [rows, k]
     cache = DynamicCache(config=inner.config)
-    for i, layer in enumerate(prefix.layers):
-        keys = layer.keys[0][:, index].transpose(0, 1)       # [heads, rows, k, dim] -> [rows, heads, k, dim]
-        values = layer.values[0][:, index].transpose(0, 1)
+    if not cache.layers or any(type(layer) is not DynamicLayer for layer in cache.layers):
+        return None, 0
+    rows_kv, k = shared_prefix_kv(model, inner.config, prompt_ids, prompt_mask)
+    if rows_kv is None:
+        return None, 0
+    for i, (keys, values) in enumerate(rows_kv):
         cache.update(keys, values, i)
     return cache, k
 
