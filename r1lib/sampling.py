@@ -472,15 +472,15 @@ class KVCacheSampler:
       architecture: the model's forward). Logits agree with the forward to float rounding, so seeded completions
       are the same (tests/test_decode.py). Not with ``rng="hf"``, whose point is bit-identical logits.
 
-    Measured before the fast decoder, on an earlier base model (benchmarks/bench_sampler.py now also reports
-    ``kv_forward``, the loop without it; results/benchmarks/sampler.json; the
-    2-core CPU machine, quiet; batch_size 64, T=1, R1-Zero prompts, 64 prompts x 1 and 8 prompts x 8 samples,
-    128 and 256 new tokens, median of 3 alternating runs): HFSampler 3.9-5.7 s per call (460-620 tokens/s)
-    with one torch thread; KVCacheSampler 0.8-1.9 s (1,500-3,200 tokens/s), 3.1-4.9x faster (2.9-4.1x with
-    two threads). With ``rng="hf"`` (completions equal to HFSampler's, checked in every setting) 2.5-3.8x
-    (2.0-2.8x with two threads), 3.0-4.0x with ``share_prefix=True`` (still equal). Without compaction the
-    default loop is 1.7-1.9x slower. At T=0.6 / top-p 0.95 (evaluation): 2.9x (``rng="hf"``: 1.9x, as it must
-    repeat transformers' full-vocabulary sort and draws).
+    Measured on the default base model (benchmarks/bench_sampler.py -> results/benchmarks/sampler.json; the 2-core
+    CPU machine, quiet; batch_size 64, T=1, R1-Zero prompts, 64 prompts x 1 and 8 prompts x 8 samples, 128 and 256
+    new tokens, median of 3 alternating runs): HFSampler 3.0-4.5 s per call (700-990 tokens/s) with one torch
+    thread; KVCacheSampler 0.61-0.93 s (4,500-5,000 tokens/s), 4.0-6.5x faster (3.8-5.8x with two threads), of
+    which the fast decoder gives 1.20-1.48x over the same loop through the model's forward (``kv_forward``, the
+    same completions in every setting). With ``rng="hf"`` (completions equal to HFSampler's, checked in every
+    setting) 2.3-4.1x (2.3-3.1x with two threads), 2.9-4.1x with ``share_prefix=True`` (still equal). Without
+    compaction the default loop is 1.7-1.8x slower. At T=0.6 / top-p 0.95 (evaluation): 5.8x (``rng="hf"``: 3.1x,
+    as it must repeat transformers' full-vocabulary sort and draws).
 
     Stop strings are matched in the decoded completion (``skip_special_tokens=True``), the rule that
     :func:`postprocess_completion` applies. transformers' ``stop_strings`` criterion, used by HFSampler,
@@ -537,7 +537,6 @@ class KVCacheSampler:
         self.compact = compact or None
         self.share_prefix = rng == "per_row" if share_prefix is None else share_prefix
         self.fast_decode = fast_decode
-        self._decoder: Any = None
         self.eos_token_ids = HFSampler._eos_ids(model, tokenizer)
         if not self.eos_token_ids:
             raise ValueError("KVCacheSampler: neither the tokenizer nor the model's generation_config defines an EOS token")
@@ -644,10 +643,11 @@ class KVCacheSampler:
                 config._attn_implementation = _KV_ATTENTION
             with torch.inference_mode():
                 # the hand-written decode step (r1lib.decode), built from the current weights on every call
-                self._decoder = fast_decoder_for(model) if self.fast_decode and self.rng == "per_row" else None
+                decoder = fast_decoder_for(model) if self.fast_decode and self.rng == "per_row" else None
                 for start in range(0, len(rows), self.batch_size):
                     batch = rows[start: start + self.batch_size]
-                    ids_rows, lp_rows = self._generate_batch([prompts[i] for i, _ in batch], batch, params, base_seed)
+                    ids_rows, lp_rows = self._generate_batch([prompts[i] for i, _ in batch], batch, params, base_seed,
+                                                             decoder)
                     for (i, j), ids, lps in zip(batch, ids_rows, lp_rows):
                         c = postprocess_completion(ids, self.tokenizer, eos_token_ids=self.eos_token_ids,
                                                    stop=params.stop)
@@ -666,7 +666,7 @@ class KVCacheSampler:
         return [[c for c in row if c is not None] for row in out]
 
     def _generate_batch(self, texts: list[str], batch: list[tuple[int, int]], params: SamplingParams,
-                        base_seed: int | None) -> tuple[list[list[int]], list[list[float]]]:
+                        base_seed: int | None, decoder: Any = None) -> tuple[list[list[int]], list[list[float]]]:
         """Generated token ids (no padding; cut at EOS or at the token completing a stop string) per row,
         and their log-probs under the temperature-scaled distribution (before top-p; empty when greedy)."""
         import torch
@@ -706,7 +706,7 @@ class KVCacheSampler:
         eos = torch.tensor(self.eos_token_ids, device=device)
         pad = torch.tensor(self.pad_token_id, device=device)
 
-        decoder = self._decoder if fast else None
+        decoder = decoder if fast else None  # the decoder writes into the preallocated buffer layers only
         caches = None
         generated: list[list[int]] = [[] for _ in range(rows)]
         logprobs: list[list[float]] = [[] for _ in range(rows)]
