@@ -59,6 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--only", action="append", default=[], metavar="NAME",
                      help="run only this notebook (file name or stem); repeatable")
     run.add_argument("--kernel", default="python3", help="Jupyter kernel name (default: python3)")
+    run.add_argument("--parallel", type=int, default=None, metavar="N",
+                     help="run up to N notebooks at once where their `needs` allow it (sets runner.parallel; "
+                          "local executor)")
     run.add_argument("--merge-summary", action="store_true",
                      help="keep the other notebooks' entries of an existing run_summary.json (each Slurm job runs "
                           "one notebook with it)")
@@ -133,6 +136,11 @@ def _cmd_run(args: argparse.Namespace) -> int:
     if args.executor == "slurm":
         from r1lib.slurm import SlurmError, submit_experiment
 
+        if args.parallel is not None:
+            print("error: --parallel: only with --executor local (Slurm runs each notebook as its own job)",
+                  file=sys.stderr)
+            return EXIT_USAGE
+
         try:
             submit_experiment(args.config, parse_overrides(args.overrides), only=args.only or None,
                               template=args.slurm_template, partition=args.partition, gpus=args.gpus,
@@ -148,7 +156,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     from r1lib.runner import run_experiment  # papermill is imported only when running
 
-    summary = run_experiment(args.config, parse_overrides(args.overrides), only=args.only or None,
+    overrides = parse_overrides(args.overrides)
+    if args.parallel is not None:
+        overrides["runner.parallel"] = args.parallel
+    summary = run_experiment(args.config, overrides, only=args.only or None,
                              kernel_name=args.kernel, merge_summary=args.merge_summary)
     return EXIT_OK if summary.ok else EXIT_FAILED
 

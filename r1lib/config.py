@@ -120,6 +120,16 @@ class LaunchConfig(_Strict):
         default=None, description="Processes to launch (None: the accelerate config's num_processes).")
 
 
+class RunnerConfig(_Strict):
+    """How ``python -m r1lib run`` executes the notebooks on one machine (``r1lib.runner``)."""
+
+    parallel: PositiveInt = Field(
+        default=1, description="Notebooks run at the same time (each in its own process and kernel) when their "
+        "`needs` allow it. A notebook that can overlap with another gets cpus // parallel torch threads "
+        "(OMP_NUM_THREADS); one that never overlaps (everything else needs it, or it needs everything) keeps all "
+        "cores. 1: one after another in config order.")
+
+
 class SlurmConfig(_Strict):
     """Resources of the Slurm jobs of ``python -m r1lib run CONFIG --executor slurm`` (``r1lib.slurm``).
 
@@ -191,14 +201,21 @@ class NotebookEntry(_Strict):
     slurm: SlurmConfig | None = Field(
         default=None, description="This notebook's Slurm job resources over the top-level `slurm` section, e.g. "
         "{gpus_per_node: 8, time: '24:00:00'} (only with --executor slurm).")
+    needs: list[str] | None = Field(
+        default=None, description="The notebooks listed before this one whose outputs it reads (file name or stem, "
+        "e.g. [00_base_model]); it starts once they succeeded and is skipped if one failed. None: it starts after "
+        "every notebook listed before it has finished, whatever their outcome (plain order). With `runner.parallel` "
+        "> 1, notebooks whose needs are met run at the same time.")
 
     @model_serializer(mode="wrap")
     def _without_unset_slurm(self, handler: Any) -> Any:
-        """A notebook without Slurm settings is written as before (path and overrides): resolved configs stay
-        short, and results saved before the Slurm executor existed compare equal."""
+        """A notebook without Slurm settings or needs is written as before (path and overrides): resolved configs
+        stay short, and results saved before these fields existed compare equal."""
         data = handler(self)
-        if self.slurm is None and isinstance(data, dict):
-            data.pop("slurm", None)
+        if isinstance(data, dict):
+            for key in ("slurm", "needs"):
+                if getattr(self, key) is None:
+                    data.pop(key, None)
         return data
 
     @field_validator("path")
@@ -722,6 +739,7 @@ class ExperimentConfig(_Strict):
     distill: DistillConfig = Field(default_factory=DistillConfig)
     tracking: TrackingConfig = Field(default_factory=TrackingConfig)
     launch: LaunchConfig = Field(default_factory=LaunchConfig)
+    runner: RunnerConfig = Field(default_factory=RunnerConfig)
     slurm: SlurmConfig = Field(default_factory=SlurmConfig, description="Slurm job resources of every notebook (--executor slurm); a notebook entry's `slurm` sets fields over it.")
 
     _config_path: Path | None = PrivateAttr(default=None)
@@ -757,6 +775,15 @@ class ExperimentConfig(_Strict):
                                           "notebook file name '{n}' appears twice (outputs would collide)",
                                           {"n": file_name})
             seen.add(file_name)
+        for i, entry in enumerate(value):
+            earlier = {n: Path(e.path).name for e in value[:i] for n in (Path(e.path).name, Path(e.path).stem)}
+            for need in entry.needs or ():
+                if need not in earlier:
+                    listed = ", ".join(Path(e.path).stem for e in value[:i]) or "none"
+                    raise PydanticCustomError(
+                        "unknown_need", "notebooks[{i}] ({n}): needs '{need}', which is not a notebook listed before "
+                        "it (listed before it: {listed})", {"i": i, "n": Path(entry.path).stem, "need": need,
+                                                            "listed": listed})
         return value
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Run an experiment's notebooks in order with papermill.
+"""Run an experiment's notebooks with papermill: in order, or several at once where their ``needs`` allow it.
 
 For each notebook listed in the config, papermill executes it with two injected parameters:
 
@@ -8,7 +8,10 @@ For each notebook listed in the config, papermill executes it with two injected 
 The notebook then calls ``r1lib.config.load_config(config_path, overrides)`` itself. Executed copies go to
 ``<results_dir>/<notebook file name>``; papermill writes to a temporary file in that folder, which replaces
 the copy only when the notebook succeeded. A failing notebook is saved as ``<stem>.failed.ipynb`` (the last
-good copy is kept), the error is reported and the run goes on with the next notebook. A summary of the run
+good copy is kept), the error is reported and the run goes on (a notebook whose ``needs`` list the failed one is recorded
+as ``skipped``; one without ``needs`` runs anyway, as the next in order). With ``runner.parallel`` > 1, notebooks whose needs have succeeded run at the
+same time, each in its own process (:mod:`r1lib.schedule`: which may overlap, and their torch threads); their status
+lines then print one per notebook every ``PARALLEL_PROGRESS_INTERVAL`` seconds. A summary of the run
 is written (atomically) to ``<results_dir>/run_summary.json`` after every notebook. With ``merge_summary`` (the
 Slurm executor's jobs, one notebook each: :mod:`r1lib.slurm`) the entries of the notebooks this run does not
 execute are kept from the summary already there, so each stage adds its entry instead of replacing the others.
@@ -22,7 +25,9 @@ project are kept.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import multiprocessing
 import os
 import sys
 import tempfile
@@ -35,6 +40,7 @@ from typing import Any, Literal
 
 from r1lib.config import ConfigError, ExperimentConfig, NotebookEntry, load_config, parse_overrides, save_config
 from r1lib.paths import portable_path, relativize_obj, relativize_text
+from r1lib.schedule import notebook_needs, thread_plan
 from r1lib.tracking import atomic_write_json
 
 __all__ = [
@@ -51,7 +57,8 @@ __all__ = [
 
 SUMMARY_FILE = "run_summary.json"
 RESOLVED_CONFIG_FILE = "config.yaml"
-Status = Literal["ok", "failed"]
+Status = Literal["ok", "failed", "skipped"]
+PARALLEL_PROGRESS_INTERVAL = 30.0
 
 
 @dataclass
@@ -67,6 +74,7 @@ class NotebookRun:
     load_avg_before: list[float] | None = None   # 1/5/15-minute load averages: was the machine otherwise idle?
     load_avg_after: list[float] | None = None
     slurm_job_id: str | None = None   # the Slurm job it ran in ($SLURM_JOB_ID), None outside Slurm
+    threads: int | None = None        # torch threads of its kernel when the runner set them (runner.parallel > 1)
 
 
 @dataclass
@@ -198,23 +206,73 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
             data = _merged_summary(summary_path, data, order, warn=say)
         atomic_write_json(summary_path, data, default=str)
 
-    for i, entry in enumerate(entries, 1):
-        source = cfg.notebook_path(entry)
-        output = results / source.name
-        say(f"[{i}/{len(entries)}] {source.name} ...")
-        before = load_average()
-        outcome = execute_notebook(source, output, notebook_parameters(cfg, entry, cli_overrides),
-                                   kernel_name=kernel_name, root=cfg.root,
-                                   progress_label=f"[{i}/{len(entries)}] {source.stem}" if log else None)
-        outcome.load_avg_before, outcome.load_avg_after = before, load_average()
-        outcome.slurm_job_id = os.environ.get("SLURM_JOB_ID")
-        summary.notebooks.append(outcome)
+    needs = notebook_needs(cfg.notebooks, entries)
+    parallel = cfg.runner.parallel
+    threads = thread_plan(needs, parallel, usable_cpus())
+    index = {Path(e.path).name: i for i, e in enumerate(entries, 1)}
+    pending = list(entries)
+    state: dict[str, Status] = {}
+    runs: dict[str, NotebookRun] = {}
+    rank = {Path(e.path).name: i for i, e in enumerate(entries)}
+    if parallel > 1:
+        say(f"{cfg.name}: up to {parallel} notebooks at once; threads: "
+            + ", ".join(f"{Path(n).stem} {t or 'all'}" for n, t in threads.items()))
+
+    def record(outcome: NotebookRun) -> None:
+        runs[outcome.name] = outcome
+        state[outcome.name] = outcome.status
+        summary.notebooks = sorted(runs.values(), key=lambda r: rank[r.name])
         write_summary()
+        tag = f"[{index[outcome.name]}/{len(entries)}] {outcome.name}"
         if outcome.status == "ok":
-            say(f"[{i}/{len(entries)}] {source.name}: ok ({outcome.seconds:.1f} s) -> {outcome.output}")
+            say(f"{tag}: ok ({outcome.seconds:.1f} s) -> {outcome.output}")
+        elif outcome.status == "skipped":
+            say(f"{tag}: skipped: {outcome.error}")
         else:
             kept = f"; failed copy: {outcome.output}" if outcome.output else ""
-            say(f"[{i}/{len(entries)}] {source.name}: FAILED ({outcome.seconds:.1f} s): {outcome.error}{kept}")
+            say(f"{tag}: FAILED ({outcome.seconds:.1f} s): {outcome.error}{kept}")
+
+    with _executor(parallel) as pool:
+        running: dict[Any, str] = {}
+        while pending or running:
+            for entry in list(pending):
+                name = Path(entry.path).name
+                # listed needs must have succeeded; without a list a notebook only waits for the ones before it
+                blocked = [n for n in needs[name] if state.get(n) in ("failed", "skipped")] if entry.needs else []
+                if blocked:
+                    pending.remove(entry)
+                    record(NotebookRun(name, _shown(cfg.notebook_path(entry), cfg.root), "skipped", 0.0, None,
+                                       f"needs {', '.join(Path(n).stem for n in blocked)}, which did not succeed"))
+                elif len(running) < parallel and all(n in state for n in needs[name]):
+                    pending.remove(entry)
+                    source = cfg.notebook_path(entry)
+                    label = f"[{index[name]}/{len(entries)}] {source.stem}"
+                    say(f"[{index[name]}/{len(entries)}] {source.name} ..."
+                        + (f" ({threads[name]} thread{'s' * (threads[name] != 1)})" if threads[name] else ""))
+                    job = _NotebookJob(source=source, output=results / source.name,
+                                       parameters=notebook_parameters(cfg, entry, cli_overrides),
+                                       kernel_name=kernel_name, root=cfg.root, threads=threads[name],
+                                       progress_label=label if log else None,
+                                       progress_tty=False if parallel > 1 else None,
+                                       progress_interval=PARALLEL_PROGRESS_INTERVAL if parallel > 1 else 60.0)
+                    try:
+                        running[pool.submit(_run_job, job)] = name
+                    except concurrent.futures.BrokenExecutor as exc:
+                        record(_lost(job, exc))
+            if not running:
+                if pending:  # cannot happen: needs name earlier notebooks only (config validation)
+                    raise RuntimeError(f"no notebook can start: {[Path(e.path).name for e in pending]}")
+                break
+            finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
+            for future in finished:
+                name = running.pop(future)
+                try:
+                    record(future.result())
+                except concurrent.futures.BrokenExecutor as exc:  # its process died (killed, out of memory)
+                    entry = next(e for e in entries if Path(e.path).name == name)
+                    source = cfg.notebook_path(entry)
+                    record(_lost(_NotebookJob(source=source, output=results / source.name, parameters={},
+                                              kernel_name=kernel_name, root=cfg.root), exc))
     summary.finished = utc_now()
     summary.wall_seconds = round(time.perf_counter() - t_start, 1)
     summary.load_avg_end = load_average()
@@ -222,6 +280,81 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
     n_failed = sum(nb.status != "ok" for nb in summary.notebooks)
     say(f"{cfg.name}: {len(entries) - n_failed}/{len(entries)} notebooks ok; summary: {_shown(summary_path, cfg.root)}")
     return summary
+
+
+def usable_cpus() -> int:
+    """The CPUs this process may run on (the affinity mask where the OS has one, else ``os.cpu_count()``)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+@dataclass
+class _NotebookJob:
+    """One notebook execution as the runner hands it to :func:`_run_job` (picklable: it may go to a worker)."""
+
+    source: Path
+    output: Path
+    parameters: dict[str, Any]
+    kernel_name: str
+    root: Path
+    threads: int | None = None
+    progress_label: str | None = None
+    progress_tty: bool | None = None
+    progress_interval: float = 60.0
+
+
+_THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def _run_job(job: _NotebookJob) -> NotebookRun:
+    """Execute one notebook (:func:`execute_notebook`) with the load averages around it and, when ``job.threads``
+    is set, its kernel limited to that many threads (the kernel inherits this process's environment, which is
+    restored afterwards: a worker process runs several notebooks in turn)."""
+    before = load_average()
+    saved = {var: os.environ.get(var) for var in _THREAD_VARS}
+    if job.threads is not None:
+        os.environ.update({var: str(job.threads) for var in _THREAD_VARS})
+    try:
+        outcome = execute_notebook(job.source, job.output, job.parameters, kernel_name=job.kernel_name,
+                                   root=job.root, progress_label=job.progress_label,
+                                   progress_interval=job.progress_interval, progress_tty=job.progress_tty)
+    finally:
+        for var, value in saved.items():
+            if value is None:
+                os.environ.pop(var, None)
+            else:
+                os.environ[var] = value
+    outcome.load_avg_before, outcome.load_avg_after = before, load_average()
+    outcome.slurm_job_id = os.environ.get("SLURM_JOB_ID")
+    outcome.threads = job.threads
+    return outcome
+
+
+def _lost(job: _NotebookJob, exc: BaseException) -> NotebookRun:
+    """The record of a notebook whose worker process died before it could report."""
+    return NotebookRun(job.source.name, _shown(job.source, job.root), "failed", 0.0, None,
+                       f"its process died ({type(exc).__name__}: {exc})", threads=job.threads)
+
+
+class _InlineExecutor(concurrent.futures.Executor):
+    """Runs each submitted call at once in this process (``runner.parallel`` 1: no worker processes, so a plain
+    run behaves as before: one kernel after another, Ctrl-C reaches it directly)."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> concurrent.futures.Future:
+        future: concurrent.futures.Future = concurrent.futures.Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def _executor(parallel: int) -> concurrent.futures.Executor:
+    """Where notebooks run: in this process one at a time, or in ``parallel`` worker processes (spawned, so that
+    no thread or lock state of this process is copied into them)."""
+    if parallel <= 1:
+        return _InlineExecutor()
+    return concurrent.futures.ProcessPoolExecutor(max_workers=parallel,
+                                                  mp_context=multiprocessing.get_context("spawn"))
 
 
 def _merged_summary(path: Path, data: dict[str, Any], order: Sequence[str],
@@ -246,11 +379,12 @@ def _merged_summary(path: Path, data: dict[str, Any], order: Sequence[str],
 
 def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any], *,
                      kernel_name: str = "python3", root: Path | None = None, progress_label: str | None = None,
-                     progress_interval: float = 60.0) -> NotebookRun:
+                     progress_interval: float = 60.0, progress_tty: bool | None = None) -> NotebookRun:
     """Execute ``source`` into ``output`` with papermill (kernel cwd = ``root``); never raises for
     a notebook error. With ``progress_label``, a status line on stderr while it runs (:mod:`r1lib.progress`:
     the cell, the elapsed time, the cell's last progress bar; in place on a terminal, else every
-    ``progress_interval`` seconds).
+    ``progress_interval`` seconds; ``progress_tty=False``: new lines even on a terminal, as when several notebooks
+    print their status at once).
 
     Papermill writes to a temporary file in ``output``'s folder, which replaces ``output`` only on
     success (a stale ``<stem>.failed.ipynb`` is then removed). On failure the partly executed notebook
@@ -274,7 +408,8 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any], 
                 if progress_label is not None:
                     from r1lib.progress import NotebookProgress, register_engine
 
-                    progress = stack.enter_context(NotebookProgress(progress_label, interval=progress_interval))
+                    progress = stack.enter_context(NotebookProgress(progress_label, interval=progress_interval,
+                                                                       tty=progress_tty))
                     kw = {"engine_name": register_engine(), "progress": progress, "stdout_file": progress,
                           "stderr_file": progress}
                 papermill.execute_notebook(str(source), str(tmp), parameters=dict(parameters),

@@ -183,3 +183,106 @@ def test_cli_help_subprocess() -> None:
     proc = subprocess.run([sys.executable, "-m", "r1lib", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
     assert "run" in proc.stdout and "validate" in proc.stdout and "python -m r1lib" in proc.stdout
+
+
+# ---------------------------------------------------------------------------------------------
+# needs and runner.parallel (r1lib.schedule)
+# ---------------------------------------------------------------------------------------------
+
+TIMED_NB = DATA / "timed_stage.ipynb"
+
+
+def _timed_copies(folder: Path, names: list[str]) -> dict[str, Path]:
+    """Copies of the timed test notebook under distinct file names (executed copies are stored by name)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    out = {}
+    for name in names:
+        out[name] = folder / f"{name}.ipynb"
+        out[name].write_text(TIMED_NB.read_text())
+    return out
+
+
+def test_parallel_run_follows_needs_and_sets_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """a; b and c need a (they run at the same time, one core's share of threads each); d has no needs (after all
+    of them, every core, like a). Each notebook records when it ran and its kernel's torch threads."""
+    from r1lib.runner import usable_cpus
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    nbs = _timed_copies(tmp_path / "nbs", ["a", "b", "c", "d"])
+    config = write_experiment(tmp_path / "proj", [
+        {"path": str(nbs["a"]), "overrides": {"seed": 1}},
+        {"path": str(nbs["b"]), "overrides": {"seed": 2}, "needs": ["a"]},
+        {"path": str(nbs["c"]), "overrides": {"seed": 3}, "needs": ["a.ipynb"]},
+        {"path": str(nbs["d"]), "overrides": {"seed": 4}},
+    ], name="par")
+    messages: list[str] = []
+    summary = run_experiment(config, {"runner.parallel": 2}, log=messages.append)
+    assert summary.ok, summary.notebooks
+    results = tmp_path / "proj" / "results" / "par"
+    rec = {n: json.loads((results / f"stage_{i}.json").read_text()) for i, n in enumerate("abcd", 1)}
+    assert rec["a"]["end"] <= min(rec["b"]["start"], rec["c"]["start"])
+    assert rec["b"]["start"] < rec["c"]["end"] and rec["c"]["start"] < rec["b"]["end"]   # b and c overlapped
+    assert max(rec["b"]["end"], rec["c"]["end"]) <= rec["d"]["start"]
+    share = max(1, usable_cpus() // 2)
+    for n in "bc":
+        assert rec[n]["omp_num_threads"] == str(share) and rec[n]["torch_threads"] == share
+    for n in "ad":
+        assert rec[n]["omp_num_threads"] is None
+    assert [nb.threads for nb in summary.notebooks] == [None, share, share, None]
+    saved = json.loads((results / "run_summary.json").read_text())
+    assert [nb["name"] for nb in saved["notebooks"]] == ["a.ipynb", "b.ipynb", "c.ipynb", "d.ipynb"]  # config order
+    assert saved["ok"] is True and all((results / f"{n}.ipynb").exists() for n in "abcd")
+    assert any("up to 2 notebooks at once" in m for m in messages)
+
+
+def test_failed_need_skips_dependents_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failing notebook: the one that lists it in needs is skipped, the one without needs still runs."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    nbs = _timed_copies(tmp_path / "nbs", ["after"])
+    config = write_experiment(tmp_path / "proj", [
+        str(FAILING_NB),
+        {"path": str(GOOD_NB), "needs": ["failing"]},
+        {"path": str(nbs["after"]), "overrides": {"seed": 7}},
+    ], name="skip")
+    summary = run_experiment(config, log=None)
+    assert [(nb.name, nb.status) for nb in summary.notebooks] == [
+        ("failing.ipynb", "failed"), ("write_params.ipynb", "skipped"), ("after.ipynb", "ok")]
+    assert "needs failing, which did not succeed" in summary.notebooks[1].error
+    results = tmp_path / "proj" / "results" / "skip"
+    assert not (results / "params_seen.json").exists() and (results / "stage_7.json").exists()
+    assert json.loads((results / "run_summary.json").read_text())["notebooks"][1]["status"] == "skipped"
+
+
+def test_needs_must_name_an_earlier_notebook(tmp_path: Path) -> None:
+    config = write_experiment(tmp_path, [{"path": str(GOOD_NB), "needs": ["failing"]}, str(FAILING_NB)])
+    with pytest.raises(ConfigError, match=r"notebooks\[0\] \(write_params\): needs 'failing', which is not a "
+                                          r"notebook listed before it \(listed before it: none\)"):
+        load_config(config)
+
+
+def test_schedule_plan() -> None:
+    """The default experiment's graph: 00 alone; 01, 02, 03 after it; 04 after 01; 05 after 04; 06 after all."""
+    from types import SimpleNamespace as E
+
+    from r1lib.schedule import ancestors, may_overlap, notebook_needs, thread_plan
+
+    entries = [E(path="nb/00.ipynb", needs=None), E(path="nb/01.ipynb", needs=["00"]),
+               E(path="nb/02.ipynb", needs=["00"]), E(path="nb/03.ipynb", needs=["00.ipynb"]),
+               E(path="nb/04.ipynb", needs=["00", "01"]), E(path="nb/05.ipynb", needs=["04"]),
+               E(path="nb/06.ipynb", needs=None)]
+    needs = notebook_needs(entries)
+    assert needs["00.ipynb"] == () and needs["04.ipynb"] == ("00.ipynb", "01.ipynb")
+    assert needs["06.ipynb"] == tuple(f"0{i}.ipynb" for i in range(6))
+    assert ancestors(needs)["05.ipynb"] == {"00.ipynb", "01.ipynb", "04.ipynb"}
+    overlap = may_overlap(needs)
+    assert overlap["00.ipynb"] == set() and overlap["06.ipynb"] == set()
+    assert overlap["01.ipynb"] == {"02.ipynb", "03.ipynb"}
+    assert overlap["05.ipynb"] == {"02.ipynb", "03.ipynb"}
+    plan = thread_plan(needs, parallel=2, cpus=2)
+    assert plan == {"00.ipynb": None, "01.ipynb": 1, "02.ipynb": 1, "03.ipynb": 1, "04.ipynb": 1, "05.ipynb": 1,
+                    "06.ipynb": None}
+    assert set(thread_plan(needs, parallel=2, cpus=16).values()) == {None, 8}
+    assert set(thread_plan(needs, parallel=1, cpus=2).values()) == {None}
+    # --only: a need that is not selected counts as met (its outputs come from an earlier run)
+    assert notebook_needs(entries, [entries[4], entries[5]]) == {"04.ipynb": (), "05.ipynb": ("04.ipynb",)}
