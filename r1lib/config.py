@@ -127,7 +127,9 @@ class RunnerConfig(_Strict):
         default=1, description="Notebooks run at the same time (each in its own process and kernel) when their "
         "`needs` allow it. A notebook that can overlap with another gets cpus // parallel torch threads "
         "(OMP_NUM_THREADS); one that never overlaps (everything else needs it, or it needs everything) keeps all "
-        "cores. 1: one after another in config order.")
+        "cores, as does an `exclusive` one. Among the notebooks ready to start, the one with the most notebooks "
+        "depending on it (directly or not) goes first. 1, or no two notebooks that may overlap: one after another in "
+        "config order, in the runner's process.")
 
 
 class SlurmConfig(_Strict):
@@ -206,6 +208,10 @@ class NotebookEntry(_Strict):
         "e.g. [00_base_model]); it starts once they succeeded and is skipped if one failed. None: it starts after "
         "every notebook listed before it has finished, whatever their outcome (plain order). With `runner.parallel` "
         "> 1, notebooks whose needs are met run at the same time.")
+    exclusive: bool = Field(
+        default=False, description="With `runner.parallel` > 1: run this notebook alone, with every core (it starts "
+        "when no other notebook runs, and none starts beside it). For a notebook that would otherwise spend most of "
+        "its time on one core with the other idle, e.g. the last one of the longest chain.")
 
     @model_serializer(mode="wrap")
     def _without_unset_slurm(self, handler: Any) -> Any:
@@ -213,8 +219,8 @@ class NotebookEntry(_Strict):
         stay short, and results saved before these fields existed compare equal."""
         data = handler(self)
         if isinstance(data, dict):
-            for key in ("slurm", "needs"):
-                if getattr(self, key) is None:
+            for key, unset in (("slurm", None), ("needs", None), ("exclusive", False)):
+                if getattr(self, key) is unset:
                     data.pop(key, None)
         return data
 

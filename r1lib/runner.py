@@ -40,7 +40,7 @@ from typing import Any, Literal
 
 from r1lib.config import ConfigError, ExperimentConfig, NotebookEntry, load_config, parse_overrides, save_config
 from r1lib.paths import portable_path, relativize_obj, relativize_text
-from r1lib.schedule import notebook_needs, thread_plan
+from r1lib.schedule import may_overlap, notebook_needs, start_order, thread_plan
 from r1lib.tracking import atomic_write_json
 
 __all__ = [
@@ -207,8 +207,10 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
         atomic_write_json(summary_path, data, default=str)
 
     needs = notebook_needs(cfg.notebooks, entries)
-    parallel = cfg.runner.parallel
-    threads = thread_plan(needs, parallel, usable_cpus())
+    exclusive = {Path(e.path).name for e in entries if e.exclusive}
+    # several at once only where the needs let two notebooks overlap; otherwise in this process, one by one
+    parallel = cfg.runner.parallel if any(may_overlap(needs, exclusive).values()) else 1
+    threads = thread_plan(needs, parallel, usable_cpus(), exclusive)
     index = {Path(e.path).name: i for i, e in enumerate(entries, 1)}
     pending = list(entries)
     state: dict[str, Status] = {}
@@ -235,30 +237,38 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
     with _executor(parallel) as pool:
         running: dict[Any, str] = {}
         while pending or running:
-            for entry in list(pending):
+            for entry in list(pending):   # skip those whose listed needs failed or were skipped
                 name = Path(entry.path).name
-                # listed needs must have succeeded; without a list a notebook only waits for the ones before it
                 blocked = [n for n in needs[name] if state.get(n) in ("failed", "skipped")] if entry.needs else []
                 if blocked:
                     pending.remove(entry)
                     record(NotebookRun(name, _shown(cfg.notebook_path(entry), cfg.root), "skipped", 0.0, None,
                                        f"needs {', '.join(Path(n).stem for n in blocked)}, which did not succeed"))
-                elif len(running) < parallel and all(n in state for n in needs[name]):
-                    pending.remove(entry)
-                    source = cfg.notebook_path(entry)
-                    label = f"[{index[name]}/{len(entries)}] {source.stem}"
-                    say(f"[{index[name]}/{len(entries)}] {source.name} ..."
-                        + (f" ({threads[name]} thread{'s' * (threads[name] != 1)})" if threads[name] else ""))
-                    job = _NotebookJob(source=source, output=results / source.name,
-                                       parameters=notebook_parameters(cfg, entry, cli_overrides),
-                                       kernel_name=kernel_name, root=cfg.root, threads=threads[name],
-                                       progress_label=label if log else None,
-                                       progress_tty=False if parallel > 1 else None,
-                                       progress_interval=PARALLEL_PROGRESS_INTERVAL if parallel > 1 else 60.0)
-                    try:
-                        running[pool.submit(_run_job, job)] = name
-                    except concurrent.futures.BrokenExecutor as exc:
-                        record(_lost(job, exc))
+            # a notebook starts once all of its needs have finished (listed ones succeeded: else skipped above);
+            # several at once: the head of the longest chain first; one at a time: config order
+            ready = [Path(e.path).name for e in pending if all(n in state for n in needs[Path(e.path).name])]
+            ready = start_order(ready, needs) if parallel > 1 else ready
+            for name in ready:
+                if len(running) >= parallel or any(other in exclusive for other in running.values()):
+                    break
+                if name in exclusive and running:
+                    break   # it waits for the others to finish, and nothing starts before it
+                entry = next(e for e in pending if Path(e.path).name == name)
+                pending.remove(entry)
+                source = cfg.notebook_path(entry)
+                label = f"[{index[name]}/{len(entries)}] {source.stem}"
+                say(f"[{index[name]}/{len(entries)}] {source.name} ..."
+                    + (f" ({threads[name]} thread{'s' * (threads[name] != 1)})" if threads[name] else ""))
+                job = _NotebookJob(source=source, output=results / source.name,
+                                   parameters=notebook_parameters(cfg, entry, cli_overrides),
+                                   kernel_name=kernel_name, root=cfg.root, threads=threads[name],
+                                   progress_label=label if log else None,
+                                   progress_tty=False if parallel > 1 else None,
+                                   progress_interval=PARALLEL_PROGRESS_INTERVAL if parallel > 1 else 60.0)
+                try:
+                    running[pool.submit(_run_job, job)] = name
+                except concurrent.futures.BrokenExecutor as exc:
+                    record(_lost(job, exc))
             if not running:
                 if pending:  # cannot happen: needs name earlier notebooks only (config validation)
                     raise RuntimeError(f"no notebook can start: {[Path(e.path).name for e in pending]}")

@@ -5,20 +5,23 @@ order). The runner starts a notebook once all of them have finished, up to ``run
 listed need failed or was skipped it skips the notebook (without a list, the notebook runs anyway, as before). The functions here are pure (names in, names out) so the plan can be
 tested and printed without running anything.
 
-Threads: on a small CPU two notebooks of small-model RL each running on one core get through about twice the work
-of one notebook on two cores (a GRPO arm of notebook 02 took the same time with one torch thread as with two;
-README, "Benchmarks"). A notebook that can overlap with another therefore gets ``cpus // parallel`` threads. One that
-never overlaps, because every other notebook needs it or it needs every other one (00's pretraining, 06's
-evaluation in the default experiment), keeps all cores: its results are the same as in a plain sequential run.
+Threads: the small models' steps do not scale to a second core (tiny matmuls, many small ops), so two notebooks on
+one core each get through more work than one notebook on two cores (``benchmarks/bench_parallel_arms.py`` ->
+``results/benchmarks/parallel_arms.json``). A notebook that can overlap with another therefore gets
+``cpus // parallel`` threads: more threads than cores, with OpenMP's spinning threads, slows both notebooks down
+many times over. One that never overlaps, because every other notebook needs it or it needs every other one (00's
+pretraining, 06's evaluation in the default experiment), or that is ``exclusive`` (runs alone), keeps every core:
+its numbers are those of a plain sequential run. The thread count is fixed by the plan, not by timing, so a run
+stays deterministic on one machine.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["notebook_needs", "ancestors", "may_overlap", "thread_plan"]
+__all__ = ["notebook_needs", "ancestors", "descendants", "may_overlap", "thread_plan", "start_order"]
 
 
 def notebook_needs(entries: Sequence[Any], selected: Sequence[Any] | None = None) -> dict[str, tuple[str, ...]]:
@@ -50,15 +53,32 @@ def ancestors(needs: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
     return closed
 
 
-def may_overlap(needs: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
-    """Notebook -> the notebooks that may run at the same time as it (neither needs the other, even indirectly)."""
+def descendants(needs: Mapping[str, Sequence[str]]) -> dict[str, set[str]]:
+    """Every notebook's dependents, direct and indirect."""
     up = ancestors(needs)
-    return {a: {b for b in needs if b != a and b not in up[a] and a not in up[b]} for a in needs}
+    return {a: {b for b in needs if a in up[b]} for a in needs}
 
 
-def thread_plan(needs: Mapping[str, Sequence[str]], parallel: int, cpus: int) -> dict[str, int | None]:
+def may_overlap(needs: Mapping[str, Sequence[str]], exclusive: Collection[str] = ()) -> dict[str, set[str]]:
+    """Notebook -> the notebooks that may run at the same time as it: neither needs the other, even indirectly,
+    and neither is ``exclusive`` (run alone)."""
+    up = ancestors(needs)
+    return {a: set() if a in exclusive else
+            {b for b in needs if b != a and b not in exclusive and b not in up[a] and a not in up[b]} for a in needs}
+
+
+def thread_plan(needs: Mapping[str, Sequence[str]], parallel: int, cpus: int,
+                exclusive: Collection[str] = ()) -> dict[str, int | None]:
     """Notebook -> torch threads for its kernel: ``max(1, cpus // parallel)`` if it may run alongside another
-    notebook, None (torch's default: every core) if it cannot or ``parallel`` is 1."""
-    overlap = may_overlap(needs)
+    notebook, None (torch's default: every core) if it cannot, is exclusive, or ``parallel`` is 1."""
+    overlap = may_overlap(needs, exclusive)
     share = max(1, cpus // max(1, parallel))
     return {name: (share if parallel > 1 and overlap[name] else None) for name in needs}
+
+
+def start_order(ready: Sequence[str], needs: Mapping[str, Sequence[str]]) -> list[str]:
+    """The notebooks ready to start, most dependents first (the head of the longest chain), then config order:
+    in the default experiment 01 (04, 05 and 06 wait for it) starts before 02 and 03, and 04 before 03."""
+    below = descendants(needs)
+    order = list(needs)
+    return sorted(ready, key=lambda n: (-len(below[n]), order.index(n)))

@@ -2,8 +2,10 @@
 
 ``python -m r1lib run CONFIG --executor slurm`` submits one batch job per notebook of the experiment (or of
 ``--only``), in config order, each depending on the one before (``--dependency=afterok:<prev>``,
-``--kill-on-invalid-dep=yes``): a stage starts only after the previous one succeeded, and when a stage fails Slurm
-cancels every later one (reason ``DependencyNeverSatisfied``) instead of leaving them pending forever.
+``--kill-on-invalid-dep=yes``), or, for a notebook entry with ``needs``, on the jobs of the notebooks it lists
+(``afterok:<a>:<b>``; :mod:`r1lib.schedule`), so that independent stages can run at the same time on the cluster:
+a stage starts only after the stages it depends on succeeded, and when one fails Slurm cancels the stages depending
+on it (reason ``DependencyNeverSatisfied``) instead of leaving them pending forever.
 
 Each job runs r1lib's own runner on its one notebook::
 
@@ -46,6 +48,7 @@ from typing import Any
 from r1lib.config import ConfigError, ExperimentConfig, NotebookEntry, SlurmConfig, load_config, parse_overrides
 from r1lib.paths import portable_path, relativize_text
 from r1lib.runner import SUMMARY_FILE, merge_by_notebook, select_notebooks, utc_now
+from r1lib.schedule import notebook_needs
 from r1lib.tracking import atomic_write_json, atomic_write_text
 
 __all__ = [
@@ -98,7 +101,7 @@ class SubmittedJob:
 
     notebook: str
     job_id: str
-    dependency: str | None
+    dependency: str | None   # the job id(s) it waits for, joined by ':' ("afterok:" in its sbatch line)
     log: str
     script: str
     command: str
@@ -275,13 +278,18 @@ def submit_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Se
     cfg.results_path.mkdir(parents=True, exist_ok=True)
     submitted: list[SubmittedJob] = []
     previous: str | None = None
+    needs = notebook_needs(cfg.notebooks, entries)
+    job_of: dict[str, str] = {}
     for i, (entry, res, cmd, script_text, log_pattern) in enumerate(scripts, 1):
         script = jobs_dir / f"{Path(entry.path).stem}.sbatch"
         atomic_write_text(script, script_text)
         script.chmod(0o755)
         sbatch = ["sbatch", "--parsable"]
-        if previous is not None:
-            sbatch += [f"--dependency=afterok:{previous}", "--kill-on-invalid-dep=yes"]
+        # listed needs: their jobs; without a list: the job before (the plain chain)
+        after = [job_of[n] for n in needs[Path(entry.path).name]] if entry.needs is not None else \
+            [previous] if previous is not None else []
+        if after:
+            sbatch += [f"--dependency=afterok:{':'.join(after)}", "--kill-on-invalid-dep=yes"]
         sbatch.append(str(script))
         if dry_run:
             job_id = f"DRYRUN-{i}"
@@ -296,16 +304,16 @@ def submit_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Se
                 _cancel([j.job_id for j in submitted], say)
                 raise SlurmError(f"{shlex.join(sbatch)}: unexpected output {proc.stdout.strip()!r} (expected a job id)")
         log_path = Path(log_pattern.replace("%j", job_id))
-        job = SubmittedJob(notebook=Path(entry.path).name, job_id=job_id, dependency=previous,
+        job = SubmittedJob(notebook=Path(entry.path).name, job_id=job_id, dependency=":".join(after) or None,
                            log=portable_path(log_path, root), script=portable_path(script, root),
                            command=relativize_text(shlex.join(cmd), root),
                            sbatch=[relativize_text(a, root) for a in sbatch],
                            resources=res.model_dump(exclude_defaults=True), submitted=utc_now())
         submitted.append(job)
-        previous = job_id
+        previous = job_of[job.notebook] = job_id
         verb = "would submit" if dry_run else "submitted"
-        after = f" after job {job.dependency}" if job.dependency else ""
-        say(f"[{i}/{len(scripts)}] {job.notebook}: {verb} job {job_id}{after}; log {job.log}")
+        waits = f" after job{'s' * (len(after) > 1)} {', '.join(after)}" if after else ""
+        say(f"[{i}/{len(scripts)}] {job.notebook}: {verb} job {job_id}{waits}; log {job.log}")
         if dry_run:
             say(f"    {shlex.join(sbatch)}")
     if not dry_run:
@@ -489,8 +497,9 @@ def format_status(report: StatusReport) -> str:
     by_id = {r.state.job_id: r for r in report.rows}
     for r in report.failed:
         s, nb = r.state, r.job.get("notebook", "?")
-        dep = r.job.get("dependency")
-        cause = by_id.get(str(dep)) if dep is not None else None
+        dep = r.job.get("dependency")   # a job id, or several joined by ':' (a notebook with `needs`)
+        causes = [by_id[d] for d in str(dep).split(":") if d in by_id] if dep is not None else []
+        cause = next((c for c in causes if c.state.failed), causes[0] if causes else None)
         # sacct shows no reason: a cancelled job whose dependency failed is taken as one Slurm cancelled for it.
         if s.reason == NEVER_SATISFIED or (s.state == "CANCELLED" and cause is not None and cause.state.failed):
             cause_nb = f" ({cause.job.get('notebook', '?')})" if cause is not None else ""

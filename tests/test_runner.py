@@ -203,15 +203,17 @@ def _timed_copies(folder: Path, names: list[str]) -> dict[str, Path]:
 
 
 def test_parallel_run_follows_needs_and_sets_threads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """a; b and c need a (they run at the same time, one core's share of threads each); d has no needs (after all
-    of them, every core, like a). Each notebook records when it ran and its kernel's torch threads."""
+    """a; b and c need a (they run at the same time, one core's share of threads each); x needs a too but is
+    exclusive (alone, every core: listed first, it runs before b and c); d has no needs (after all of them, every
+    core, like a). Each notebook records when it ran and its kernel's torch threads."""
     from r1lib.runner import usable_cpus
 
     monkeypatch.setenv("WANDB_MODE", "disabled")
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    nbs = _timed_copies(tmp_path / "nbs", ["a", "b", "c", "d"])
+    nbs = _timed_copies(tmp_path / "nbs", ["a", "x", "b", "c", "d"])
     config = write_experiment(tmp_path / "proj", [
         {"path": str(nbs["a"]), "overrides": {"seed": 1}},
+        {"path": str(nbs["x"]), "overrides": {"seed": 5}, "needs": ["a"], "exclusive": True},
         {"path": str(nbs["b"]), "overrides": {"seed": 2}, "needs": ["a"]},
         {"path": str(nbs["c"]), "overrides": {"seed": 3}, "needs": ["a.ipynb"]},
         {"path": str(nbs["d"]), "overrides": {"seed": 4}},
@@ -220,19 +222,20 @@ def test_parallel_run_follows_needs_and_sets_threads(tmp_path: Path, monkeypatch
     summary = run_experiment(config, {"runner.parallel": 2}, log=messages.append)
     assert summary.ok, summary.notebooks
     results = tmp_path / "proj" / "results" / "par"
-    rec = {n: json.loads((results / f"stage_{i}.json").read_text()) for i, n in enumerate("abcd", 1)}
+    rec = {n: json.loads((results / f"stage_{i}.json").read_text()) for i, n in enumerate("abcdx", 1)}
     assert rec["a"]["end"] <= min(rec["b"]["start"], rec["c"]["start"])
     assert rec["b"]["start"] < rec["c"]["end"] and rec["c"]["start"] < rec["b"]["end"]   # b and c overlapped
+    assert rec["a"]["end"] <= rec["x"]["start"] and rec["x"]["end"] <= min(rec["b"]["start"], rec["c"]["start"])
     assert max(rec["b"]["end"], rec["c"]["end"]) <= rec["d"]["start"]
     share = max(1, usable_cpus() // 2)
     for n in "bc":
         assert rec[n]["omp_num_threads"] == str(share) and rec[n]["torch_threads"] == share
-    for n in "ad":
+    for n in "adx":
         assert rec[n]["omp_num_threads"] is None
-    assert [nb.threads for nb in summary.notebooks] == [None, share, share, None]
+    assert [nb.threads for nb in summary.notebooks] == [None, None, share, share, None]
     saved = json.loads((results / "run_summary.json").read_text())
-    assert [nb["name"] for nb in saved["notebooks"]] == ["a.ipynb", "b.ipynb", "c.ipynb", "d.ipynb"]  # config order
-    assert saved["ok"] is True and all((results / f"{n}.ipynb").exists() for n in "abcd")
+    assert [nb["name"] for nb in saved["notebooks"]] == ["a.ipynb", "x.ipynb", "b.ipynb", "c.ipynb", "d.ipynb"]
+    assert saved["ok"] is True and all((results / f"{n}.ipynb").exists() for n in "abcdx")
     assert any("up to 2 notebooks at once" in m for m in messages)
 
 
@@ -265,7 +268,7 @@ def test_schedule_plan() -> None:
     """The default experiment's graph: 00 alone; 01, 02, 03 after it; 04 after 01; 05 after 04; 06 after all."""
     from types import SimpleNamespace as E
 
-    from r1lib.schedule import ancestors, may_overlap, notebook_needs, thread_plan
+    from r1lib.schedule import ancestors, descendants, may_overlap, notebook_needs, start_order, thread_plan
 
     entries = [E(path="nb/00.ipynb", needs=None), E(path="nb/01.ipynb", needs=["00"]),
                E(path="nb/02.ipynb", needs=["00"]), E(path="nb/03.ipynb", needs=["00.ipynb"]),
@@ -284,5 +287,23 @@ def test_schedule_plan() -> None:
                     "06.ipynb": None}
     assert set(thread_plan(needs, parallel=2, cpus=16).values()) == {None, 8}
     assert set(thread_plan(needs, parallel=1, cpus=2).values()) == {None}
+    # 05 exclusive (the default experiment): alone, every core; the others' possible neighbours lose it
+    plan = thread_plan(needs, parallel=2, cpus=2, exclusive={"05.ipynb"})
+    assert plan["05.ipynb"] is None and plan["04.ipynb"] == 1
+    assert may_overlap(needs, {"05.ipynb"})["02.ipynb"] == {"01.ipynb", "03.ipynb", "04.ipynb"}
+    # the head of the longest chain first, then config order
+    assert descendants(needs)["01.ipynb"] == {"04.ipynb", "05.ipynb", "06.ipynb"}
+    assert start_order(["02.ipynb", "03.ipynb", "01.ipynb"], needs) == ["01.ipynb", "02.ipynb", "03.ipynb"]
+    assert start_order(["03.ipynb", "04.ipynb"], needs) == ["04.ipynb", "03.ipynb"]
     # --only: a need that is not selected counts as met (its outputs come from an earlier run)
     assert notebook_needs(entries, [entries[4], entries[5]]) == {"04.ipynb": (), "05.ipynb": ("04.ipynb",)}
+
+
+def test_parallel_without_overlap_runs_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """runner.parallel 2 with no needs (plain order: nothing can overlap) runs as a sequential run does."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    config = write_experiment(tmp_path, [str(GOOD_NB)], name="inline")
+    messages: list[str] = []
+    summary = run_experiment(config, {"runner.parallel": 2}, log=messages.append)
+    assert summary.ok and summary.notebooks[0].threads is None
+    assert not any("at once" in m for m in messages)

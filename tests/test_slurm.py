@@ -280,3 +280,22 @@ def test_refused_sbatch_cancels_the_jobs_already_submitted(slurm_cluster: LocalS
     out = subprocess.run(["scontrol", "-o", "show", "job"], capture_output=True, text=True, check=True).stdout
     mine = [line for line in out.splitlines() if "write_params" in line and str(tmp_path) in line]
     assert len(mine) == 1 and "JobState=CANCELLED" in mine[0]
+
+
+def test_dry_run_dependencies_follow_needs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A notebook with `needs` waits for the jobs of the notebooks it lists (several: afterok:a:b); one without
+    waits for the job before it; a need outside --only puts no dependency."""
+    third = tmp_path / "nbs" / "third.ipynb"
+    third.parent.mkdir(parents=True)
+    third.write_text(GOOD_NB.read_text())
+    config = write_project(tmp_path, [str(GOOD_NB), {"path": str(FAILING_NB), "needs": ["write_params"]},
+                                      {"path": str(third), "needs": ["write_params", "failing"]}])
+    assert cli.main(["run", str(config), "--executor", "slurm", "--dry-run", "--slurm-template", str(TEMPLATE)]) == 0
+    out = capsys.readouterr().out
+    assert "failing.ipynb: would submit job DRYRUN-2 after job DRYRUN-1;" in out
+    assert "--dependency=afterok:DRYRUN-1:DRYRUN-2 --kill-on-invalid-dep=yes" in out
+    assert cli.main(["run", str(config), "--executor", "slurm", "--dry-run", "--slurm-template", str(TEMPLATE),
+                     "--only", "failing"]) == 0
+    assert "--dependency" not in capsys.readouterr().out
+    assert cli.main(["run", str(config), "--executor", "slurm", "--parallel", "2"]) == 2
+    assert "--parallel: only with --executor local" in capsys.readouterr().err
