@@ -240,7 +240,8 @@ def test_parallel_run_follows_needs_and_sets_threads(tmp_path: Path, monkeypatch
 
 
 def test_failed_need_skips_dependents_only(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A failing notebook: the one that lists it in needs is skipped, the one without needs still runs."""
+    """A failing notebook: the one that lists it in needs is skipped, the one without needs still runs. No two of
+    them can overlap, so runner.parallel 2 runs them in this process, one by one, on every core."""
     monkeypatch.setenv("WANDB_MODE", "disabled")
     nbs = _timed_copies(tmp_path / "nbs", ["after"])
     config = write_experiment(tmp_path / "proj", [
@@ -248,7 +249,9 @@ def test_failed_need_skips_dependents_only(tmp_path: Path, monkeypatch: pytest.M
         {"path": str(GOOD_NB), "needs": ["failing"]},
         {"path": str(nbs["after"]), "overrides": {"seed": 7}},
     ], name="skip")
-    summary = run_experiment(config, log=None)
+    messages: list[str] = []
+    summary = run_experiment(config, {"runner.parallel": 2}, log=messages.append)
+    assert not any("at once" in m for m in messages) and all(nb.threads is None for nb in summary.notebooks)
     assert [(nb.name, nb.status) for nb in summary.notebooks] == [
         ("failing.ipynb", "failed"), ("write_params.ipynb", "skipped"), ("after.ipynb", "ok")]
     assert "needs failing, which did not succeed" in summary.notebooks[1].error
@@ -297,13 +300,3 @@ def test_schedule_plan() -> None:
     assert start_order(["03.ipynb", "04.ipynb"], needs) == ["04.ipynb", "03.ipynb"]
     # --only: a need that is not selected counts as met (its outputs come from an earlier run)
     assert notebook_needs(entries, [entries[4], entries[5]]) == {"04.ipynb": (), "05.ipynb": ("04.ipynb",)}
-
-
-def test_parallel_without_overlap_runs_in_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """runner.parallel 2 with no needs (plain order: nothing can overlap) runs as a sequential run does."""
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    config = write_experiment(tmp_path, [str(GOOD_NB)], name="inline")
-    messages: list[str] = []
-    summary = run_experiment(config, {"runner.parallel": 2}, log=messages.append)
-    assert summary.ok and summary.notebooks[0].threads is None
-    assert not any("at once" in m for m in messages)
