@@ -11,7 +11,9 @@ the copy only when the notebook succeeded. A failing notebook is saved as ``<ste
 good copy is kept), the error is reported and the run goes on (a notebook whose ``needs`` list the failed one is recorded
 as ``skipped``; one without ``needs`` runs anyway, as the next in order). With ``runner.parallel`` > 1, notebooks whose needs have succeeded run at the
 same time, each in its own process (:mod:`r1lib.schedule`: which may overlap, and their torch threads); their status
-lines then print one per notebook every ``PARALLEL_PROGRESS_INTERVAL`` seconds. A summary of the run
+lines then print one per notebook every ``PARALLEL_PROGRESS_INTERVAL`` seconds. A worker process that dies (killed,
+out of memory) fails the notebooks it was running, with what papermill had written kept as their ``.failed`` copies,
+and the run still ends with its summary. A summary of the run
 is written (atomically) to ``<results_dir>/run_summary.json`` after every notebook. With ``merge_summary`` (the
 Slurm executor's jobs, one notebook each: :mod:`r1lib.slurm`) the entries of the notebooks this run does not
 execute are kept from the summary already there, so each stage adds its entry instead of replacing the others.
@@ -215,7 +217,6 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
     pending = list(entries)
     state: dict[str, Status] = {}
     runs: dict[str, NotebookRun] = {}
-    rank = {Path(e.path).name: i for i, e in enumerate(entries)}
     if parallel > 1:
         say(f"{cfg.name}: up to {parallel} notebooks at once; threads: "
             + ", ".join(f"{Path(n).stem} {t or 'all'}" for n, t in threads.items()))
@@ -223,7 +224,7 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
     def record(outcome: NotebookRun) -> None:
         runs[outcome.name] = outcome
         state[outcome.name] = outcome.status
-        summary.notebooks = sorted(runs.values(), key=lambda r: rank[r.name])
+        summary.notebooks = sorted(runs.values(), key=lambda r: index[r.name])
         write_summary()
         tag = f"[{index[outcome.name]}/{len(entries)}] {outcome.name}"
         if outcome.status == "ok":
@@ -235,7 +236,7 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
             say(f"{tag}: FAILED ({outcome.seconds:.1f} s): {outcome.error}{kept}")
 
     with _executor(parallel) as pool:
-        running: dict[Any, str] = {}
+        running: dict[concurrent.futures.Future, _NotebookJob] = {}
         while pending or running:
             for entry in list(pending):   # skip those whose listed needs failed or were skipped
                 name = Path(entry.path).name
@@ -249,24 +250,24 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
             ready = [Path(e.path).name for e in pending if all(n in state for n in needs[Path(e.path).name])]
             ready = start_order(ready, needs) if parallel > 1 else ready
             for name in ready:
-                if len(running) >= parallel or any(other in exclusive for other in running.values()):
+                if len(running) >= parallel or any(other.source.name in exclusive for other in running.values()):
                     break
                 if name in exclusive and running:
                     break   # it waits for the others to finish, and nothing starts before it
                 entry = next(e for e in pending if Path(e.path).name == name)
                 pending.remove(entry)
                 source = cfg.notebook_path(entry)
-                label = f"[{index[name]}/{len(entries)}] {source.stem}"
-                say(f"[{index[name]}/{len(entries)}] {source.name} ..."
+                tag = f"[{index[name]}/{len(entries)}]"
+                say(f"{tag} {source.name} ..."
                     + (f" ({threads[name]} thread{'s' * (threads[name] != 1)})" if threads[name] else ""))
                 job = _NotebookJob(source=source, output=results / source.name,
                                    parameters=notebook_parameters(cfg, entry, cli_overrides),
                                    kernel_name=kernel_name, root=cfg.root, threads=threads[name],
-                                   progress_label=label if log else None,
+                                   progress_label=f"{tag} {source.stem}" if log else None,
                                    progress_tty=False if parallel > 1 else None,
                                    progress_interval=PARALLEL_PROGRESS_INTERVAL if parallel > 1 else 60.0)
                 try:
-                    running[pool.submit(_run_job, job)] = name
+                    running[pool.submit(_run_job, job)] = job
                 except concurrent.futures.BrokenExecutor as exc:
                     record(_lost(job, exc))
             if not running:
@@ -275,14 +276,11 @@ def run_experiment(config_path: str | Path, overrides: Mapping[str, Any] | Seque
                 break
             finished, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in finished:
-                name = running.pop(future)
+                job = running.pop(future)
                 try:
                     record(future.result())
                 except concurrent.futures.BrokenExecutor as exc:  # its process died (killed, out of memory)
-                    entry = next(e for e in entries if Path(e.path).name == name)
-                    source = cfg.notebook_path(entry)
-                    record(_lost(_NotebookJob(source=source, output=results / source.name, parameters={},
-                                              kernel_name=kernel_name, root=cfg.root), exc))
+                    record(_lost(job, exc))
     summary.finished = utc_now()
     summary.wall_seconds = round(time.perf_counter() - t_start, 1)
     summary.load_avg_end = load_average()
@@ -343,8 +341,18 @@ def _run_job(job: _NotebookJob) -> NotebookRun:
 
 
 def _lost(job: _NotebookJob, exc: BaseException) -> NotebookRun:
-    """The record of a notebook whose worker process died before it could report."""
-    return NotebookRun(job.source.name, _shown(job.source, job.root), "failed", 0.0, None,
+    """The record of a notebook whose worker process died before it could report. What papermill had written of it
+    (its temporary output, saved after every cell) is kept as ``<stem>.failed.ipynb``, as for a failing notebook."""
+    failed = job.output.with_name(f"{job.output.stem}.failed.ipynb")
+    partial = sorted(job.output.parent.glob(f".tmp-{job.output.stem}-*.ipynb"), key=lambda f: f.stat().st_mtime)
+    saved = None
+    if partial and partial[-1].stat().st_size > 0:
+        _make_portable_quietly(partial[-1], job.root, source=job.source, output=failed)
+        os.replace(partial.pop(), failed)
+        saved = _shown(failed, job.root)
+    for leftover in partial:
+        leftover.unlink(missing_ok=True)
+    return NotebookRun(job.source.name, _shown(job.source, job.root), "failed", 0.0, saved,
                        f"its process died ({type(exc).__name__}: {exc})", threads=job.threads)
 
 

@@ -300,3 +300,35 @@ def test_schedule_plan() -> None:
     assert start_order(["03.ipynb", "04.ipynb"], needs) == ["04.ipynb", "03.ipynb"]
     # --only: a need that is not selected counts as met (its outputs come from an earlier run)
     assert notebook_needs(entries, [entries[4], entries[5]]) == {"04.ipynb": (), "05.ipynb": ("04.ipynb",)}
+
+
+def test_worker_process_death_is_recorded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A notebook whose worker process dies (its kernel kills it, as the OOM killer would): it and the notebook
+    running beside it are recorded as failed with a clear error, the run ends normally, earlier results stay, and
+    what papermill had written of the dead notebook is kept as its .failed copy."""
+    import nbformat
+
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    killer = tmp_path / "nbs" / "killer.ipynb"
+    killer.parent.mkdir(parents=True)
+    nb = nbformat.v4.new_notebook(metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                                          "language": "python"}})
+    nb.cells = [nbformat.v4.new_code_cell('config_path = ""\noverrides = {}', metadata={"tags": ["parameters"]}),
+                nbformat.v4.new_code_cell("import os, signal, time\ntime.sleep(1)\nos.kill(os.getppid(), signal.SIGKILL)")]
+    nbformat.write(nb, killer)
+    nbs = _timed_copies(tmp_path / "nbs", ["beside"])
+    config = write_experiment(tmp_path / "proj", [
+        str(GOOD_NB),
+        {"path": str(killer), "needs": ["write_params"]},
+        {"path": str(nbs["beside"]), "needs": ["write_params"], "overrides": {"seed": 3}},
+    ], name="dies")
+    summary = run_experiment(config, {"runner.parallel": 2}, log=None)
+    assert [(nb.name, nb.status) for nb in summary.notebooks] == [
+        ("write_params.ipynb", "ok"), ("killer.ipynb", "failed"), ("beside.ipynb", "failed")]
+    assert "its process died (BrokenProcessPool" in summary.notebooks[1].error
+    results = tmp_path / "proj" / "results" / "dies"
+    assert (results / "write_params.ipynb").exists() and not list(results.glob(".tmp*.ipynb"))
+    partial = nbformat.read(results / "killer.failed.ipynb", as_version=4)
+    assert "os.kill" in partial.cells[-1].source and summary.notebooks[1].output == "results/dies/killer.failed.ipynb"
+    saved = json.loads((results / "run_summary.json").read_text())
+    assert saved["ok"] is False and [nb["status"] for nb in saved["notebooks"]] == ["ok", "failed", "failed"]
