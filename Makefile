@@ -26,8 +26,12 @@ install: $(VENV)/.installed
 reproduce: $(VENV)/.installed
 	WANDB_MODE=$${WANDB_MODE:-offline} $(PY) -m r1lib run $(EXPERIMENT)
 
+# One pytest worker per core, one torch thread each: the small models' tests do not scale to a second thread, two
+# processes do (results/benchmarks/parallel_arms.json); the local Slurm cluster's tests share one worker (conftest.py).
+# PYTEST_WORKERS=1 runs it in one process.
+PYTEST_WORKERS ?= logical
 test: $(VENV)/.installed
-	WANDB_MODE=disabled $(PY) -m pytest -q $(PYTEST_ARGS)
+	WANDB_MODE=disabled OMP_NUM_THREADS=1 $(PY) -m pytest -q -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # Jupyter Lab on the project: the "python3" kernel is the venv's (ipykernel installs its spec into the venv),
 # the notebooks open in notebooks/ and find experiments/ from there (r1lib.config.load_config); jupytext keeps

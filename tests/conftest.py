@@ -70,3 +70,11 @@ def run_notebook(notebook: Path, out: Path, parameters: dict):
     papermill.execute_notebook(str(notebook), str(out), kernel_name="python3", cwd=str(REPO_ROOT),
                                progress_bar=False, parameters=parameters)
     return nbformat.read(out, as_version=4)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under pytest-xdist (`make test` runs 2 workers, one torch thread each), the tests of the local Slurm cluster
+    (one munged/slurmctld/slurmd per machine) stay together on one worker (`--dist loadgroup`)."""
+    for item in items:
+        if "slurm_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("slurm_cluster"))
