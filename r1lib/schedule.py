@@ -2,8 +2,8 @@
 
 Each notebook entry names the notebooks it reads from (``needs``; None: every notebook listed before it, the plain
 order). The runner starts a notebook once all of them have finished, up to ``runner.parallel`` at once; when a
-listed need failed or was skipped it skips the notebook (without a list, the notebook runs anyway, as before). The functions here are pure (names in, names out) so the plan can be
-tested and printed without running anything.
+listed need failed or was skipped it skips the notebook (without a list, the notebook runs anyway, as before). The
+functions here are pure (names in, names out) so the plan can be tested and printed without running anything.
 
 Threads: the small models' steps do not scale to a second core (tiny matmuls, many small ops), so two notebooks on
 one core each get through more work than one notebook on two cores (``benchmarks/bench_parallel_arms.py`` ->
