@@ -91,7 +91,9 @@ def rollouts(repeats: int) -> dict[str, Any]:
             "tokens": tokens, "wall_s": wall, "wall_runs_s": walls, "tokens_per_s": tokens / wall,
             "gflops_per_s": flops / wall / 1e9, "mean_prompt_tokens": statistics.fmean(prompt_lens),
             "decode_steps": steps, "mean_rows_per_step": tokens / steps,
-            "anatomy": decode_anatomy(model, context=int(statistics.fmean(prompt_lens)) + steps // 2)}
+            "anatomy": decode_anatomy(model, context=int(statistics.fmean(prompt_lens)) + steps // 2),
+            "bounds": decode_bounds(model, [sum(c.num_tokens > s for row in out for c in row) for s in range(steps)],
+                                    context=int(statistics.fmean(prompt_lens)) + steps // 2, flops=flops)}
 
 
 def decode_anatomy(model: Any, context: int, repeats: int = 200) -> dict[str, Any]:
@@ -134,6 +136,69 @@ def decode_anatomy(model: Any, context: int, repeats: int = 200) -> dict[str, An
                                       "gflops_per_s": rows * flops_per_token(cfg, context + 1) / step / 1e9,
                                       "kv_read_mb": kv_bytes / 1e6,
                                       "kv_read_ms_at_copy_bandwidth": 1e3 * kv_bytes / (copy_gb_s * 1e9)}
+    return out
+
+
+def decode_bounds(model: Any, rows_per_step: list[int], context: int, flops: float, repeats: int = 30,
+                  compile: bool = True) -> dict[str, Any]:
+    """The rollout's decode steps alone, at its own rows per step (``rows_per_step[s]``: completions still running at
+    step s; the sampler's batch holds at least these), three ways: the eager decode step (``FastDecoder.step``, what
+    the sampler runs), the same step through ``torch.compile`` (dynamic shapes: one compilation for every row count
+    and cache length), and the **matmul floor**: only the step's matmuls (fused q/k/v, o, gate/up, down per layer and
+    the LM head) as plain ``torch.mm`` calls on pre-transposed weights, no attention, norms, rotary, sampling or
+    Python loop. Each is summed over the steps and stated as a share of peak with the rollout's FLOPs (attention
+    included), so the floor's share is a ceiling that no decode loop built from PyTorch ops can pass.
+    ``compile=False`` (or no C++ compiler): no compiled entry."""
+    from r1lib.decode import fast_decoder_for
+    from r1lib.pretrain import _can_compile
+
+    torch.set_num_threads(THREADS)
+    cfg = model.config
+    decoder = fast_decoder_for(model)
+    if decoder is None:
+        return {"skipped": f"no fast decoder for {type(model).__name__}"}
+    weights = [[w.t().contiguous() for w in (qkv, o, gate_up, down)] for _, qkv, _, o, _, gate_up, down in decoder._layers]
+    head = decoder._head.t().contiguous()
+
+    def matmuls(x: Any, mid: Any) -> None:   # mid: the [rows, intermediate] input of the down projection
+        for qkv, o, gate_up, down in weights:
+            torch.mm(x, qkv), torch.mm(x, o), torch.mm(x, gate_up), torch.mm(mid, down)
+        torch.mm(x, head)
+
+    def timed(fn: Any) -> float:
+        for _ in range(3):
+            fn()
+        t0 = time.perf_counter()
+        for _ in range(repeats):
+            fn()
+        return (time.perf_counter() - t0) / repeats
+
+    compiled = torch.compile(decoder.step, dynamic=True) if compile and _can_compile() else None
+    per_rows: dict[int, dict[str, float]] = {}
+    compile_s = 0.0
+    with torch.inference_mode():
+        for rows in sorted(set(rows_per_step), reverse=True):
+            caches = [(torch.randn(rows, cfg.num_key_value_heads, context + 8, decoder.head_dim),
+                       torch.randn(rows, cfg.num_key_value_heads, context + 8, decoder.head_dim))
+                      for _ in range(cfg.num_hidden_layers)]
+            tokens, pos = torch.randint(0, cfg.vocab_size, (rows,)), torch.full((rows,), context)
+            x, mid = torch.randn(rows, cfg.hidden_size), torch.randn(rows, cfg.intermediate_size)
+            entry = {"eager_ms": 1e3 * timed(lambda: decoder.step(tokens, pos, caches, context, None)),
+                     "matmul_floor_ms": 1e3 * timed(lambda: matmuls(x, mid))}
+            if compiled is not None:
+                t0 = time.perf_counter()
+                compiled(tokens, pos, caches, context, None)
+                compile_s += time.perf_counter() - t0
+                entry["compiled_ms"] = 1e3 * timed(lambda: compiled(tokens, pos, caches, context, None))
+            per_rows[rows] = entry
+    out: dict[str, Any] = {"context": context, "steps": len(rows_per_step),
+                           "mean_rows_per_step": statistics.fmean(rows_per_step), "flops": flops,
+                           "compile_s": compile_s if compiled is not None else None,
+                           "per_rows_ms": {str(r): v for r, v in per_rows.items()}}
+    for key in ("eager", "compiled", "matmul_floor"):
+        if all(f"{key}_ms" in v for v in per_rows.values()):
+            seconds = sum(per_rows[r][f"{key}_ms"] for r in rows_per_step) / 1e3
+            out[key] = {"decode_s": seconds, "gflops_per_s": flops / seconds / 1e9}
     return out
 
 
@@ -184,6 +249,18 @@ def main(quick: bool = False) -> dict[str, Any]:
     roll["share_of_peak"] = roll["gflops_per_s"] / peak
     for v in roll["anatomy"].get("rows", {}).values():
         v["share_of_peak"] = v["gflops_per_s"] / peak
+    bounds = roll["bounds"]
+    if "eager" in bounds:
+        # the rest of the call (prefill, sampling, stop checks, row compaction, the Python loop): its wall time minus
+        # the eager decode steps; with that rest unchanged, the share the call would reach with each decode step
+        rest = max(0.0, roll["wall_s"] - bounds["eager"]["decode_s"])
+        bounds["rest_of_call_s"] = rest
+    for key in ("eager", "compiled", "matmul_floor"):
+        if key in bounds:
+            bounds[key]["share_of_peak"] = bounds[key]["gflops_per_s"] / peak
+            if "rest_of_call_s" in bounds:
+                bounds[key]["call_share_of_peak"] = (bounds["flops"] / (bounds[key]["decode_s"] + bounds["rest_of_call_s"])
+                                                     / 1e9 / peak)
     for v in [*pre["presets"].values(), *pre_compiled["presets"].values()]:
         v["share_of_peak"] = v["gflops_per_s"] / peak
     pre["compiled"] = pre_compiled["presets"]
@@ -203,6 +280,13 @@ def main(quick: bool = False) -> dict[str, Any]:
         print(f"  one decode step, {rows} rows, {anatomy['context']}-token context: {v['step_ms']:.2f} ms, "
               f"{v['gflops_per_s']:.1f} GFLOP/s = {100 * v['share_of_peak']:.1f}% of peak; reads {v['kv_read_mb']:.1f} MB "
               f"of keys/values ({v['kv_read_ms_at_copy_bandwidth']:.2f} ms at {anatomy['copy_bandwidth_gb_s']:.1f} GB/s copy)")
+    for key, label in (("eager", "eager decode step (the sampler's)"), ("compiled", "torch.compile'd decode step"),
+                       ("matmul_floor", "matmul floor (the step's matmuls alone)")):
+        if key in bounds:
+            print(f"  decode steps alone at the rollout's rows per step, {label}: {bounds[key]['decode_s']:.3f} s = "
+                  f"{100 * bounds[key]['share_of_peak']:.1f}% of peak; the whole call with this step and the rest "
+                  f"({bounds.get('rest_of_call_s', float('nan')):.3f} s) as measured: "
+                  f"{100 * bounds[key].get('call_share_of_peak', float('nan')):.1f}%")
     for name, v in pre["presets"].items():
         c = pre["compiled"][name]
         print(f"pretraining {name} ({v['params']:,} params): {v['tokens_per_s']:.0f} tokens/s, "

@@ -31,3 +31,24 @@ def test_flops_per_token_are_two_per_matmul_weight_plus_attention(preset, tiny_m
 
 def test_matmul_probe_measures_something():
     assert 0.1 < matmul_peak_gflops(1, n=256, seconds=0.2) < 10_000
+
+
+def test_decode_bounds_floor_is_below_the_decode_step(tiny_model_dir):
+    """bench_peak_share's decode bounds: per row count, the step's matmuls alone (the floor) take less time than the
+    whole eager step, and the per-step sums follow the rollout's rows per step."""
+    from transformers import AutoModelForCausalLM
+
+    from bench_peak_share import decode_bounds
+
+    model = AutoModelForCausalLM.from_pretrained(tiny_model_dir)
+    rows_per_step = [8, 8, 5, 2, 2, 1]
+    out = decode_bounds(model, rows_per_step, context=40, flops=1e6, repeats=5, compile=False)
+    if "skipped" in out:
+        pytest.skip(out["skipped"])
+    assert out["steps"] == 6 and out["mean_rows_per_step"] == pytest.approx(26 / 6)
+    assert set(out["per_rows_ms"]) == {"8", "5", "2", "1"} and "compiled" not in out
+    for v in out["per_rows_ms"].values():
+        assert 0 < v["matmul_floor_ms"] < v["eager_ms"]
+    expected = sum(out["per_rows_ms"][str(r)]["eager_ms"] for r in rows_per_step) / 1e3
+    assert out["eager"]["decode_s"] == pytest.approx(expected)
+    assert out["matmul_floor"]["gflops_per_s"] > out["eager"]["gflops_per_s"]
