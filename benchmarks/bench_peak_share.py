@@ -18,7 +18,10 @@ and a call runs as many decode steps as its longest completion; most completions
 the average step carries ``mean_rows_per_step`` rows, not 64. One decode step is timed alone at 64, 16 and 4 rows:
 at few rows it costs the fixed per-step work (~100 small tensor ops), at 64 rows attention reads the whole
 key/value cache (``kv_read_mb``, against the machine's copy bandwidth) and the matmuls are [64 x 128] by
-[128 x 768] at most, far from the 1024 x 1024 of the peak probe.
+[128 x 768] at most, far from the 1024 x 1024 of the peak probe. ``rollouts.bounds`` times the decode step alone at
+the rollout's own rows per step, eager, through ``torch.compile`` and as its bare matmuls (a floor no loop of
+PyTorch ops can pass), and states the share the whole call would reach with each, the rest of the call (prefill,
+sampling, stop checks, compaction, the Python loop) as measured.
 """
 
 from __future__ import annotations

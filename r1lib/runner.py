@@ -430,8 +430,12 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any], 
                                                                        tty=progress_tty))
                     kw = {"engine_name": register_engine(), "progress": progress, "stdout_file": progress,
                           "stderr_file": progress}
+                # The kernel's own application log is limited to errors: every local kernel otherwise prints
+                # ipykernel's warning that its localhost TCP sockets are unencrypted, once per notebook. What the
+                # notebook's code warns or logs still lands in the notebook (the kernel captures its stderr).
                 papermill.execute_notebook(str(source), str(tmp), parameters=dict(parameters),
-                                           kernel_name=kernel_name, cwd=str(root), progress_bar=False, **kw)
+                                           kernel_name=kernel_name, cwd=str(root), progress_bar=False,
+                                           extra_arguments=["--IPKernelApp.log_level=ERROR"], **kw)
         except Exception as exc:  # noqa: BLE001 - one notebook's failure is reported, the run goes on
             error = _describe_error(exc)
         if error is None:

@@ -112,11 +112,14 @@ def test_run_summary(batch_run: dict) -> None:
     assert saved.rl.batch_size == 16 and saved.name == "tiny"
 
 
-def test_only_success_exit_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_only_success_exit_zero(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                capfd: pytest.CaptureFixture[str]) -> None:
     monkeypatch.setenv("WANDB_MODE", "disabled")
     config = write_experiment(tmp_path, [str(FAILING_NB), str(GOOD_NB)], name="solo")
     summary = run_experiment(config, only=["write_params"], log=None)
     assert summary.ok
+    # the kernel (a child process writing to this process's stderr) starts quietly: no ipykernel transport warning
+    assert "without encryption" not in capfd.readouterr().err
     assert [nb.name for nb in summary.notebooks] == ["write_params.ipynb"]
     results = tmp_path / "results" / "solo"
     assert json.loads((results / "params_seen.json").read_text())["overrides"] == {}
