@@ -74,12 +74,7 @@ def run_notebook(notebook: Path, out: Path, parameters: dict):
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Under pytest-xdist (`make test` runs 2 workers, one torch thread each), the tests of the local Slurm cluster
-    (one munged/slurmctld/slurmd per machine) stay together on one worker (`--dist loadgroup`), and they are
-    collected first: xdist hands out work in collection order, so that group (~3 minutes on one worker) starts
-    while the other worker takes the rest, instead of running last while the other idles."""
-    grouped = [item for item in items if "slurm_cluster" in getattr(item, "fixturenames", ())]
-    for item in grouped:
-        item.add_marker(pytest.mark.xdist_group("slurm_cluster"))
-    if grouped and config.pluginmanager.hasplugin("xdist") and getattr(config.option, "numprocesses", None):
-        ids = {id(item) for item in grouped}
-        items[:] = grouped + [item for item in items if id(item) not in ids]
+    (one munged/slurmctld/slurmd per machine) stay together on one worker (`--dist loadgroup`)."""
+    for item in items:
+        if "slurm_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("slurm_cluster"))
