@@ -256,8 +256,7 @@ def main(quick: bool = False) -> dict[str, Any]:
     if "eager" in bounds:
         # the rest of the call (prefill, sampling, stop checks, row compaction, the Python loop): its wall time minus
         # the eager decode steps; with that rest unchanged, the share the call would reach with each decode step
-        rest = max(0.0, roll["wall_s"] - bounds["eager"]["decode_s"])
-        bounds["rest_of_call_s"] = rest
+        bounds["rest_of_call_s"] = max(0.0, roll["wall_s"] - bounds["eager"]["decode_s"])
     for key in ("eager", "compiled", "matmul_floor"):
         if key in bounds:
             bounds[key]["share_of_peak"] = bounds[key]["gflops_per_s"] / peak
