@@ -90,13 +90,14 @@ def rollouts(repeats: int) -> dict[str, Any]:
             tokens += n
             flops += n * flops_per_token(model.config, plen + (n - 1) / 2)   # mean context of its tokens
     steps = max(c.num_tokens for row in out for c in row)   # decode steps: the longest completion
+    context = int(statistics.fmean(prompt_lens)) + steps // 2   # the mean cache length of a decode step
     return {"model": source, "prompts": len(prompts), "samples_per_prompt": g, "max_new_tokens": params.max_new_tokens,
             "tokens": tokens, "wall_s": wall, "wall_runs_s": walls, "tokens_per_s": tokens / wall,
             "gflops_per_s": flops / wall / 1e9, "mean_prompt_tokens": statistics.fmean(prompt_lens),
             "decode_steps": steps, "mean_rows_per_step": tokens / steps,
-            "anatomy": decode_anatomy(model, context=int(statistics.fmean(prompt_lens)) + steps // 2),
+            "anatomy": decode_anatomy(model, context=context),
             "bounds": decode_bounds(model, [sum(c.num_tokens > s for row in out for c in row) for s in range(steps)],
-                                    context=int(statistics.fmean(prompt_lens)) + steps // 2, flops=flops)}
+                                    context=context, flops=flops)}
 
 
 def decode_anatomy(model: Any, context: int, repeats: int = 200) -> dict[str, Any]:

@@ -8,9 +8,9 @@ For each notebook listed in the config, papermill executes it with two injected 
 The notebook then calls ``r1lib.config.load_config(config_path, overrides)`` itself. Executed copies go to
 ``<results_dir>/<notebook file name>``; papermill writes to a temporary file in that folder, which replaces
 the copy only when the notebook succeeded. A failing notebook is saved as ``<stem>.failed.ipynb`` (the last
-good copy is kept), the error is reported and the run goes on (a notebook whose ``needs`` list the failed one is recorded
-as ``skipped``; one without ``needs`` runs anyway, as the next in order). With ``runner.parallel`` > 1, notebooks whose needs have succeeded run at the
-same time, each in its own process (:mod:`r1lib.schedule`: which may overlap, and their torch threads); their status
+good copy is kept), the error is reported and the run goes on (a notebook whose ``needs`` list the failed one is
+recorded as ``skipped``; one without ``needs`` runs anyway, as the next in order). With ``runner.parallel`` > 1,
+notebooks whose needs have succeeded run at the same time, each in its own process (:mod:`r1lib.schedule`: which may overlap, and their torch threads); their status
 lines then print one per notebook every ``PARALLEL_PROGRESS_INTERVAL`` seconds. A worker process that dies (killed,
 out of memory) fails the notebooks it was running, with what papermill had written kept as their ``.failed`` copies,
 and the run still ends with its summary. A summary of the run
@@ -340,11 +340,18 @@ def _run_job(job: _NotebookJob) -> NotebookRun:
     return outcome
 
 
+def _partial_name(output: Path) -> tuple[str, str]:
+    """Prefix and suffix of papermill's temporary output for ``output`` (:func:`execute_notebook` writes it, a dead
+    worker's notebook is recovered from it: :func:`_lost`)."""
+    return f".tmp-{output.stem}-", ".ipynb"
+
+
 def _lost(job: _NotebookJob, exc: BaseException) -> NotebookRun:
     """The record of a notebook whose worker process died before it could report. What papermill had written of it
     (its temporary output, saved after every cell) is kept as ``<stem>.failed.ipynb``, as for a failing notebook."""
     failed = job.output.with_name(f"{job.output.stem}.failed.ipynb")
-    partial = sorted(job.output.parent.glob(f".tmp-{job.output.stem}-*.ipynb"), key=lambda f: f.stat().st_mtime)
+    prefix, suffix = _partial_name(job.output)
+    partial = sorted(job.output.parent.glob(f"{prefix}*{suffix}"), key=lambda f: f.stat().st_mtime)
     saved = None
     if partial and partial[-1].stat().st_size > 0:
         _make_portable_quietly(partial[-1], job.root, source=job.source, output=failed)
@@ -414,7 +421,8 @@ def execute_notebook(source: Path, output: Path, parameters: Mapping[str, Any], 
     root = root or Path.cwd()
     output.parent.mkdir(parents=True, exist_ok=True)
     failed = output.with_name(f"{output.stem}.failed.ipynb")
-    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=f".tmp-{output.stem}-", suffix=".ipynb")
+    prefix, suffix = _partial_name(output)
+    fd, tmp_name = tempfile.mkstemp(dir=output.parent, prefix=prefix, suffix=suffix)
     os.close(fd)
     tmp = Path(tmp_name)
     start = time.perf_counter()

@@ -73,8 +73,8 @@ def run_notebook(notebook: Path, out: Path, parameters: dict):
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Under pytest-xdist (`make test` runs 2 workers, one torch thread each), the tests of the local Slurm cluster
-    (one munged/slurmctld/slurmd per machine) stay together on one worker (`--dist loadgroup`)."""
+    """Under pytest-xdist (`make test`: one worker per logical core, one torch thread each), the tests of the local
+    Slurm cluster (one munged/slurmctld/slurmd per machine) stay together on one worker (`--dist loadgroup`)."""
     for item in items:
         if "slurm_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.xdist_group("slurm_cluster"))
