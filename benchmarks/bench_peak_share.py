@@ -143,6 +143,20 @@ def decode_anatomy(model: Any, context: int, repeats: int = 200) -> dict[str, An
     return out
 
 
+def step_matmul_weights(decoder: Any) -> list[tuple[str, Any]]:
+    """The weight matrices a decode step multiplies by, pre-transposed ([in, out]), each with the activation it
+    multiplies (``"hidden"`` or ``"intermediate"``): per layer q/k/v, o, gate/up (fused or not, as the decoder holds
+    them) and down, then the LM head (the matmul floor's work)."""
+    def split(w: Any) -> list[Any]:   # FastDecoder keeps unfused lists for large models
+        return list(w) if isinstance(w, list) else [w]
+
+    out = []
+    for _, qkv, _, o, _, gate_up, down in decoder._layers:
+        out += [("hidden", w) for w in [*split(qkv), o, *split(gate_up)]] + [("intermediate", down)]
+    out.append(("hidden", decoder._head))
+    return [(kind, w.t().contiguous()) for kind, w in out]
+
+
 def decode_bounds(model: Any, rows_per_step: list[int], context: int, flops: float, repeats: int = 30,
                   compile: bool = True) -> dict[str, Any]:
     """The rollout's decode steps alone, at its own rows per step (``rows_per_step[s]``: completions still running at
@@ -161,13 +175,11 @@ def decode_bounds(model: Any, rows_per_step: list[int], context: int, flops: flo
     decoder = fast_decoder_for(model)
     if decoder is None:
         return {"skipped": f"no fast decoder for {type(model).__name__}"}
-    weights = [[w.t().contiguous() for w in (qkv, o, gate_up, down)] for _, qkv, _, o, _, gate_up, down in decoder._layers]
-    head = decoder._head.t().contiguous()
+    weights = step_matmul_weights(decoder)
 
     def matmuls(x: Any, mid: Any) -> None:   # mid: the [rows, intermediate] input of the down projection
-        for qkv, o, gate_up, down in weights:
-            torch.mm(x, qkv), torch.mm(x, o), torch.mm(x, gate_up), torch.mm(mid, down)
-        torch.mm(x, head)
+        for kind, w in weights:
+            torch.mm(mid if kind == "intermediate" else x, w)
 
     def timed(fn: Any) -> float:
         for _ in range(3):
